@@ -1,0 +1,10 @@
+/** @outpost/protocol: the wire contract shared by agent, server, CLI and web. Pure: no I/O. */
+
+export * from './capabilities/exec.js';
+export * from './capabilities/system.js';
+export * from './commands.js';
+export * from './envelope.js';
+export * from './errors.js';
+export * from './topics.js';
+export * from './validate.js';
+export * from './version.js';
