@@ -1,0 +1,146 @@
+/**
+ * Server configuration: defaults < config file < OUTPOST_* environment < flags,
+ * validated once at start (messages name the bad key) and frozen.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { OutpostError, parse } from '@outpost/protocol';
+import { type Static, Type } from '@sinclair/typebox';
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+
+export const ServerConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1 }),
+    /** Address every listener binds to. */
+    host: Type.String({ minLength: 1 }),
+    httpPort: Port,
+    mqttPort: Port,
+    /** Extra names and addresses for the server certificate (localhost and 127.0.0.1 are always in). */
+    hostname: Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:-]+$' }), { maxItems: 32 }),
+    /** Port of a plain-text MQTT listener; off (null) unless asked for. */
+    insecurePlainMqtt: Type.Union([Port, Type.Null()]),
+    /** `sqlite` (file in dataDir) or a `postgres://` URL. */
+    database: Type.String({ minLength: 1 }),
+    /** `embedded`, or an external broker URL (mqtt://, mqtts://, ws://, wss://). */
+    broker: Type.String({ minLength: 1 }),
+    brokerUsername: Type.Union([Type.String(), Type.Null()]),
+    brokerPassword: Type.Union([Type.String(), Type.Null()]),
+    logLevel: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l))),
+    /** Seconds a command may wait for an offline device before it expires. */
+    commandTtl: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }),
+    /** A device is marked offline after this many missed heartbeats. */
+    missedHeartbeats: Type.Integer({ minimum: 2, maximum: 100 }),
+    tlsCert: Type.Union([Type.String(), Type.Null()]),
+    tlsKey: Type.Union([Type.String(), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export type ServerConfig = Readonly<Static<typeof ServerConfigSchema>>;
+
+export const defaultConfig: ServerConfig = {
+  dataDir: './outpost-data',
+  host: '0.0.0.0',
+  httpPort: 8443,
+  mqttPort: 8883,
+  hostname: [],
+  insecurePlainMqtt: null,
+  database: 'sqlite',
+  broker: 'embedded',
+  brokerUsername: null,
+  brokerPassword: null,
+  logLevel: 'info',
+  commandTtl: 3600,
+  missedHeartbeats: 3,
+  tlsCert: null,
+  tlsKey: null,
+};
+
+/** Options a caller (the CLI) passes; undefined means "not given". */
+export type ServerOptions = { [K in keyof ServerConfig]?: ServerConfig[K] | undefined } & {
+  configFile?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+};
+
+type Raw = Record<string, unknown>;
+
+const envKeys: Record<string, keyof ServerConfig> = {
+  OUTPOST_DATA_DIR: 'dataDir',
+  OUTPOST_HOST: 'host',
+  OUTPOST_HTTP_PORT: 'httpPort',
+  OUTPOST_MQTT_PORT: 'mqttPort',
+  OUTPOST_HOSTNAME: 'hostname',
+  OUTPOST_INSECURE_PLAIN_MQTT: 'insecurePlainMqtt',
+  OUTPOST_DATABASE: 'database',
+  OUTPOST_BROKER: 'broker',
+  OUTPOST_BROKER_USERNAME: 'brokerUsername',
+  OUTPOST_BROKER_PASSWORD: 'brokerPassword',
+  OUTPOST_LOG_LEVEL: 'logLevel',
+  OUTPOST_COMMAND_TTL: 'commandTtl',
+  OUTPOST_TLS_CERT: 'tlsCert',
+  OUTPOST_TLS_KEY: 'tlsKey',
+};
+const numericKeys = new Set<keyof ServerConfig>(['httpPort', 'mqttPort', 'insecurePlainMqtt', 'commandTtl']);
+
+function fromEnv(env: NodeJS.ProcessEnv): Raw {
+  const out: Raw = {};
+  for (const [name, key] of Object.entries(envKeys)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    if (key === 'hostname')
+      out[key] = value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    else if (numericKeys.has(key)) {
+      if (!/^\d+$/.test(value)) throw new OutpostError('E_BAD_ARGS', `invalid ${name}: expected a whole number`);
+      out[key] = Number(value);
+    } else out[key] = value;
+  }
+  return out;
+}
+
+function fromFile(path: string, explicit: boolean): Raw {
+  if (!existsSync(path)) {
+    if (explicit) throw new OutpostError('E_BAD_ARGS', `config file not found: ${path}`);
+    return {};
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new OutpostError('E_BAD_ARGS', `config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new OutpostError('E_BAD_ARGS', `config file ${path} must hold a JSON object`);
+  }
+  return value as Raw;
+}
+
+function defined(o: Raw): Raw {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** Merges and validates; throws E_BAD_ARGS naming the offending key. */
+export function loadConfig(options: ServerOptions = {}): ServerConfig {
+  const { configFile, env = process.env, ...flags } = options;
+  const envRaw = fromEnv(env);
+  const file = configFile ?? env.OUTPOST_CONFIG;
+  const fileRaw = file ? fromFile(resolve(file), true) : {};
+  const merged = { ...defaultConfig, ...fileRaw, ...envRaw, ...defined(flags as Raw) };
+  const config = parse(ServerConfigSchema, merged, 'configuration');
+  if ((config.tlsCert === null) !== (config.tlsKey === null)) {
+    throw new OutpostError('E_BAD_ARGS', 'invalid configuration: tlsCert and tlsKey must be given together');
+  }
+  if (config.broker !== 'embedded' && !/^(mqtts?|wss?):\/\//.test(config.broker)) {
+    throw new OutpostError('E_BAD_ARGS', "invalid configuration: /broker: expected 'embedded' or an mqtt(s)/ws(s) URL");
+  }
+  if (config.database !== 'sqlite' && !/^postgres(ql)?:\/\//.test(config.database)) {
+    throw new OutpostError('E_BAD_ARGS', "invalid configuration: /database: expected 'sqlite' or a postgres:// URL");
+  }
+  return Object.freeze({
+    ...config,
+    dataDir: resolve(config.dataDir),
+    hostname: Object.freeze([...config.hostname]),
+  }) as ServerConfig;
+}

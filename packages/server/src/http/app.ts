@@ -1,0 +1,96 @@
+/**
+ * The HTTP server: Fastify over HTTPS with the API under /api/v1, its OpenAPI
+ * description at /api/docs, and WebSocket upgrades (MQTT at /mqtt).
+ */
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import fastifyWebsocket from '@fastify/websocket';
+import { Ajv } from 'ajv';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '../log.js';
+import type { Services } from '../services/index.js';
+import { VERSION } from '../version.js';
+import { installAuth } from './auth.js';
+import { installErrorHandling } from './errors.js';
+import { commandRoutes } from './routes/commands.js';
+import { deviceRoutes } from './routes/devices.js';
+import { enrollmentRoutes } from './routes/enrollment.js';
+import { healthRoutes } from './routes/health.js';
+
+/** Every API route family, registered under /api/v1: add new ones here. */
+const routeFamilies = [healthRoutes, enrollmentRoutes, deviceRoutes, commandRoutes];
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+// Bodies are validated strictly (unknown fields and wrong types are errors, never
+// silently dropped or coerced); query strings and params need string coercion.
+const strictAjv = new Ajv({
+  removeAdditional: false,
+  coerceTypes: false,
+  useDefaults: false,
+  allErrors: false,
+  strict: false,
+});
+const queryAjv = new Ajv({
+  removeAdditional: false,
+  coerceTypes: true,
+  useDefaults: false,
+  allErrors: false,
+  strict: false,
+});
+for (const a of [strictAjv, queryAjv]) a.addFormat('date-time', true);
+
+export async function buildApp(opts: {
+  services: Services;
+  log: Logger;
+  https: { key: string; cert: string } | null;
+  /** Called for each WebSocket MQTT connection at /mqtt. */
+  onMqttSocket?: (socket: import('ws').WebSocket) => void;
+}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.log,
+    bodyLimit: BODY_LIMIT_BYTES,
+    forceCloseConnections: true,
+    ...(opts.https ? { https: { key: opts.https.key, cert: opts.https.cert, minVersion: 'TLSv1.2' as const } } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : queryAjv).compile(schema));
+  installErrorHandling(app);
+  installAuth(app, opts.services.tokens);
+
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'no-referrer');
+    if (opts.https) reply.header('strict-transport-security', 'max-age=31536000');
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Outpost API',
+        version: VERSION,
+        description: 'Remote management for fleets of embedded Linux devices.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/api/docs' });
+  await app.register(fastifyWebsocket, { options: { maxPayload: BODY_LIMIT_BYTES + 64 * 1024 } });
+
+  if (opts.onMqttSocket) {
+    const onMqttSocket = opts.onMqttSocket;
+    app.get('/mqtt', { websocket: true, config: { public: true }, schema: { hide: true } }, (socket) =>
+      onMqttSocket(socket),
+    );
+  }
+  await app.register(
+    async (api) => {
+      for (const family of routeFamilies) await api.register(family, { services: opts.services });
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

@@ -1,0 +1,123 @@
+/** Devices: list and filter, show, accept/reject/revoke, rename and tag, delete, presence history. */
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../../services/index.js';
+import { Device, DeviceRef, errors, listOf, Tag } from '../schemas.js';
+
+const ListQuery = Type.Object(
+  {
+    status: Type.Optional(
+      Type.Union([
+        Type.Literal('pending'),
+        Type.Literal('accepted'),
+        Type.Literal('rejected'),
+        Type.Literal('revoked'),
+      ]),
+    ),
+    tag: Type.Optional(Tag),
+    online: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+const PatchBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9 _.-]*$' })),
+    tags: Type.Optional(Type.Array(Tag, { maxItems: 32 })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+const Presence = Type.Object({ online: Type.Boolean(), at: Type.String() });
+
+export async function deviceRoutes(app: FastifyInstance, { services }: { services: Services }): Promise<void> {
+  const { devices } = services;
+  type WithDevice = { Params: Static<typeof DeviceRef> };
+
+  app.get<{ Querystring: Static<typeof ListQuery> }>(
+    '/devices',
+    {
+      config: { permission: 'devices:read' },
+      schema: {
+        summary: 'List devices',
+        tags: ['devices'],
+        querystring: ListQuery,
+        response: { 200: listOf(Device), ...errors },
+      },
+    },
+    async (req) => ({ items: await devices.list(req.query) }),
+  );
+  app.get<WithDevice>(
+    '/devices/:device',
+    {
+      config: { permission: 'devices:read' },
+      schema: {
+        summary: 'Show a device (by id or unique name)',
+        tags: ['devices'],
+        params: DeviceRef,
+        response: { 200: Device, ...errors },
+      },
+    },
+    async (req) => devices.get(req.params.device),
+  );
+  for (const [action, status] of [
+    ['accept', 'accepted'],
+    ['reject', 'rejected'],
+    ['revoke', 'revoked'],
+  ] as const) {
+    app.post<WithDevice>(
+      `/devices/:device/${action}`,
+      {
+        config: { permission: 'devices:write' },
+        schema: {
+          summary: `${action[0]?.toUpperCase()}${action.slice(1)} a device`,
+          tags: ['devices'],
+          params: DeviceRef,
+          response: { 200: Device, ...errors },
+        },
+      },
+      async (req) => devices.setStatus(req.params.device, status),
+    );
+  }
+  app.patch<WithDevice & { Body: Static<typeof PatchBody> }>(
+    '/devices/:device',
+    {
+      config: { permission: 'devices:write' },
+      schema: {
+        summary: 'Rename or tag a device',
+        tags: ['devices'],
+        params: DeviceRef,
+        body: PatchBody,
+        response: { 200: Device, ...errors },
+      },
+    },
+    async (req) => devices.update(req.params.device, req.body),
+  );
+  app.delete<WithDevice>(
+    '/devices/:device',
+    {
+      config: { permission: 'devices:write' },
+      schema: {
+        summary: 'Delete a device and its history',
+        tags: ['devices'],
+        params: DeviceRef,
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
+    async (req, reply) => {
+      await devices.remove(req.params.device);
+      return reply.status(204).send();
+    },
+  );
+  app.get<WithDevice>(
+    '/devices/:device/presence',
+    {
+      config: { permission: 'devices:read' },
+      schema: {
+        summary: 'Online/offline history, newest first',
+        tags: ['devices'],
+        params: DeviceRef,
+        response: { 200: listOf(Presence), ...errors },
+      },
+    },
+    async (req) => ({ items: await devices.presence(req.params.device) }),
+  );
+}

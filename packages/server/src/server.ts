@@ -1,0 +1,199 @@
+/**
+ * `outpost server`: wires config, store, TLS, broker, services and HTTP together,
+ * and takes them down again in reverse order.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_HEARTBEAT_SECONDS, topics } from '@outpost/protocol';
+import { createWebSocketStream } from 'ws';
+import { createEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
+import { type BrokerLink, linkEmbedded, linkExternal } from './broker/link.js';
+import { Bus } from './bus.js';
+import { loadConfig, type ServerConfig, type ServerOptions } from './config.js';
+import { buildApp } from './http/app.js';
+import { createLogger, type Logger } from './log.js';
+import { assertPrivateFile, secretMatches } from './secrets.js';
+import { ApiTokenService } from './services/api-tokens.js';
+import { CommandService } from './services/commands.js';
+import { DeviceService } from './services/devices.js';
+import { EnrollmentService } from './services/enrollment.js';
+import type { Services } from './services/index.js';
+import { startIngest } from './services/ingest.js';
+import { openDatabase } from './store/db.js';
+import { ensureTls } from './tls/ca.js';
+
+export interface OutpostServer {
+  config: ServerConfig;
+  httpUrl: string;
+  mqttUrl: string;
+  wsUrl: string;
+  caFile: string;
+  adminTokenFile: string;
+  dataDir: string;
+  httpPort: number;
+  mqttPort: number;
+  plainMqttPort: number | null;
+  services: Services;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+const ENROLL_TOKEN_MEMORY_MS = 5 * 60 * 1000;
+
+export async function startServer(
+  options: ServerOptions & { logDestination?: NodeJS.WritableStream } = {},
+): Promise<OutpostServer> {
+  const { logDestination, ...rest } = options;
+  const config = loadConfig(rest);
+  const log = createLogger(config.logLevel, logDestination);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const tlsDir = join(config.dataDir, 'tls');
+  const adminTokenFile = join(config.dataDir, 'admin-token');
+  for (const f of [adminTokenFile, join(tlsDir, 'ca.key'), join(tlsDir, 'server.key')]) assertPrivateFile(f);
+
+  const tls = ensureTls(tlsDir, config.hostname);
+  const httpsMaterial =
+    config.tlsCert && config.tlsKey
+      ? { key: readFileSync(config.tlsKey, 'utf8'), cert: readFileSync(config.tlsCert, 'utf8') }
+      : { key: tls.key, cert: tls.cert };
+
+  const db = await openDatabase(config.database, config.dataDir);
+  const bus = new Bus();
+  const tokens = new ApiTokenService(db, log);
+  const devices = new DeviceService(db, bus, log);
+  const enrollment = new EnrollmentService(db, devices, log);
+  await tokens.bootstrapAdmin(adminTokenFile);
+
+  // Enrollment tokens seen at CONNECT, by nonce: the request payload does not repeat the secret.
+  const enrollTokens = new Map<string, { token: string; at: number }>();
+  const serverCredential = { username: '$outpost-server', password: randomBytes(32).toString('base64url') };
+  let broker: EmbeddedBroker | null = null;
+  let link: BrokerLink;
+  let mqttPort = 0;
+  let plainMqttPort: number | null = null;
+  if (config.broker === 'embedded') {
+    broker = await createEmbeddedBroker({
+      log,
+      tls: { key: tls.key, cert: tls.cert },
+      serverCredential,
+      authority: {
+        async authenticateDevice(deviceId, secret) {
+          const row = await devices.row(deviceId);
+          if (!row || row.status === 'revoked' || !secretMatches(secret, row.secret_hash)) return null;
+          return { kind: 'device', deviceId, status: row.status as 'pending' | 'accepted' | 'rejected' };
+        },
+        async checkEnrollmentToken(token, nonce) {
+          const r = await enrollment.check(token);
+          if (r.ok) enrollTokens.set(nonce, { token, at: Date.now() });
+          return r.ok ? { ok: true } : { ok: false, reason: r.reason };
+        },
+      },
+    });
+    mqttPort = await broker.listen(config.mqttPort, config.host);
+    if (config.insecurePlainMqtt !== null) {
+      plainMqttPort = await broker.listenPlain(config.insecurePlainMqtt, config.host);
+      log.warn(
+        { port: plainMqttPort },
+        'plain-text MQTT listener is ON (--insecure-plain-mqtt): credentials cross the network unencrypted',
+      );
+    }
+    link = await linkEmbedded(broker, serverCredential, log);
+  } else {
+    link = await linkExternal(config.broker, { username: config.brokerUsername, password: config.brokerPassword }, log);
+  }
+
+  const commands = new CommandService(db, devices, link, bus, log, config.commandTtl);
+  const services: Services = { tokens, devices, enrollment, commands };
+  bus.on('device.disconnect', (id) => link.disconnectDevice(id));
+  bus.on('device.disconnect', (id) => {
+    devices
+      .markOffline(id, 'disconnected by the server')
+      .catch((err: unknown) => log.error({ err }, 'mark offline failed'));
+  });
+  bus.on('device.deleted', (id) => {
+    // Clear the retained status so a deleted device leaves nothing behind on the broker.
+    link
+      .publish(topics.status(id), '', { retain: true })
+      .catch((err: unknown) => log.error({ err }, 'clearing retained status failed'));
+  });
+
+  for (const d of await devices.list({ online: true })) await devices.markOffline(d.id, 'server restarted');
+  startIngest({
+    link,
+    devices,
+    commands,
+    enrollment,
+    log,
+    enrollTokenFor: (nonce) => {
+      const e = enrollTokens.get(nonce);
+      enrollTokens.delete(nonce);
+      return e && Date.now() - e.at < ENROLL_TOKEN_MEMORY_MS ? e.token : undefined;
+    },
+  });
+
+  const app = await buildApp({
+    services,
+    log,
+    https: httpsMaterial,
+    ...(broker
+      ? {
+          onMqttSocket: (socket) => {
+            const b = broker as EmbeddedBroker;
+            b.handle(createWebSocketStream(socket));
+          },
+        }
+      : {}),
+  });
+  await app.listen({ port: config.httpPort, host: config.host });
+  const addr = app.server.address();
+  const httpPort = typeof addr === 'object' && addr ? addr.port : config.httpPort;
+
+  const timers = [
+    setInterval(() => {
+      commands.sweep().catch((err: unknown) => log.error({ err }, 'command sweep failed'));
+      devices
+        .sweepSilent(config.missedHeartbeats, DEFAULT_HEARTBEAT_SECONDS)
+        .catch((err: unknown) => log.error({ err }, 'presence sweep failed'));
+      const now = Date.now();
+      for (const [n, e] of enrollTokens) if (now - e.at > ENROLL_TOKEN_MEMORY_MS) enrollTokens.delete(n);
+    }, 1000),
+  ];
+  for (const t of timers) t.unref();
+
+  const publicHost = config.hostname[0] ?? 'localhost';
+  const server: OutpostServer = {
+    config,
+    httpUrl: `https://${publicHost}:${httpPort}`,
+    mqttUrl: `mqtts://${publicHost}:${mqttPort}`,
+    wsUrl: `wss://${publicHost}:${httpPort}/mqtt`,
+    caFile: tls.caFile,
+    adminTokenFile,
+    dataDir: config.dataDir,
+    httpPort,
+    mqttPort,
+    plainMqttPort,
+    services,
+    log,
+    close: async () => {
+      for (const t of timers) clearInterval(t);
+      await app.close();
+      await link.close();
+      if (broker) await broker.close();
+      await db.destroy();
+      log.info('server stopped');
+    },
+  };
+  log.info(
+    {
+      api: server.httpUrl,
+      mqtt: server.mqttUrl,
+      ws: server.wsUrl,
+      dataDir: config.dataDir,
+      adminTokenFile,
+      caFile: tls.caFile,
+    },
+    'outpost server started',
+  );
+  return server;
+}

@@ -1,0 +1,160 @@
+/** Enrollment tokens and the enrollment exchange that turns a token into a device identity. */
+import { type DeviceFacts, type EnrollResponse, isValidId, OutpostError } from '@outpost/protocol';
+import { type Actor, actorRef } from '../actor.js';
+import type { Logger } from '../log.js';
+import { hashSecret, newId, newSecret } from '../secrets.js';
+import type { Db } from '../store/db.js';
+import type { EnrollmentTokenTable } from '../store/schema.js';
+import type { DeviceService } from './devices.js';
+
+export type EnrollmentTokenState = 'active' | 'expired' | 'revoked' | 'used-up';
+
+export interface EnrollmentTokenView {
+  id: string;
+  name: string;
+  tags: string[];
+  autoAccept: boolean;
+  maxUses: number | null;
+  uses: number;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  createdAt: string;
+  state: EnrollmentTokenState;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+function stateOf(row: EnrollmentTokenTable, now = Date.now()): EnrollmentTokenState {
+  if (row.revoked_at !== null) return 'revoked';
+  if (row.expires_at !== null && row.expires_at <= now) return 'expired';
+  if (row.max_uses !== null && row.uses >= row.max_uses) return 'used-up';
+  return 'active';
+}
+
+function toView(row: EnrollmentTokenTable): EnrollmentTokenView {
+  return {
+    id: row.id,
+    name: row.name,
+    tags: JSON.parse(row.tags) as string[],
+    autoAccept: row.auto_accept === 1,
+    maxUses: row.max_uses,
+    uses: row.uses,
+    expiresAt: iso(row.expires_at),
+    revokedAt: iso(row.revoked_at),
+    createdAt: iso(row.created_at) ?? '',
+    state: stateOf(row),
+  };
+}
+
+export interface CreateEnrollmentToken {
+  name?: string | undefined;
+  ttl?: number | undefined;
+  maxUses?: number | null | undefined;
+  tags?: string[] | undefined;
+  autoAccept?: boolean | undefined;
+}
+
+const ENROLL_REJECTED: Record<Exclude<EnrollmentTokenState, 'active'>, string> = {
+  expired: 'enrollment token expired',
+  revoked: 'enrollment token revoked',
+  'used-up': 'enrollment token has no uses left',
+};
+
+export class EnrollmentService {
+  constructor(
+    private readonly db: Db,
+    private readonly devices: DeviceService,
+    private readonly log: Logger,
+  ) {}
+
+  async create(input: CreateEnrollmentToken, actor: Actor): Promise<EnrollmentTokenView & { token: string }> {
+    const token = newSecret('ope');
+    const now = Date.now();
+    const row: EnrollmentTokenTable = {
+      id: newId('et', 12),
+      name: input.name ?? '',
+      token_hash: hashSecret(token),
+      tags: JSON.stringify([...new Set(input.tags ?? [])].sort()),
+      auto_accept: input.autoAccept ? 1 : 0,
+      max_uses: input.maxUses ?? null,
+      uses: 0,
+      expires_at: now + (input.ttl ?? 86400) * 1000,
+      revoked_at: null,
+      created_at: now,
+      created_by: actorRef(actor),
+    };
+    await this.db.insertInto('enrollment_tokens').values(row).execute();
+    this.log.info({ enrollmentTokenId: row.id, actor: actorRef(actor) }, 'enrollment token created');
+    return { ...toView(row), token };
+  }
+
+  async list(): Promise<EnrollmentTokenView[]> {
+    const rows = await this.db.selectFrom('enrollment_tokens').selectAll().orderBy('created_at', 'desc').execute();
+    return rows.map(toView);
+  }
+
+  async revoke(id: string, actor: Actor): Promise<EnrollmentTokenView> {
+    const row = isValidId(id)
+      ? await this.db.selectFrom('enrollment_tokens').selectAll().where('id', '=', id).executeTakeFirst()
+      : undefined;
+    if (!row) throw new OutpostError('E_NOT_FOUND', `enrollment token '${id.slice(0, 80)}' not found`);
+    if (row.revoked_at === null) {
+      row.revoked_at = Date.now();
+      await this.db.updateTable('enrollment_tokens').set({ revoked_at: row.revoked_at }).where('id', '=', id).execute();
+      this.log.info({ enrollmentTokenId: id, actor: actorRef(actor) }, 'enrollment token revoked');
+    }
+    return toView(row);
+  }
+
+  /** Checks a token without using it (broker CONNECT); returns the reason when it cannot be used. */
+  async check(token: string): Promise<{ ok: true; row: EnrollmentTokenTable } | { ok: false; reason: string }> {
+    const row = await this.db
+      .selectFrom('enrollment_tokens')
+      .selectAll()
+      .where('token_hash', '=', hashSecret(token))
+      .executeTakeFirst();
+    if (!row) return { ok: false, reason: 'unknown enrollment token' };
+    const state = stateOf(row);
+    return state === 'active' ? { ok: true, row } : { ok: false, reason: ENROLL_REJECTED[state] };
+  }
+
+  /** Uses one token use and creates the device; the secret is returned once and only its hash is kept. */
+  async enroll(token: string, facts: DeviceFacts): Promise<EnrollResponse> {
+    const checked = await this.check(token);
+    if (!checked.ok) {
+      this.log.warn({ reason: checked.reason }, 'enrollment refused');
+      return {
+        ok: false,
+        error: {
+          code: checked.reason.includes('unknown') ? 'E_UNAUTHENTICATED' : 'E_EXPIRED',
+          message: checked.reason,
+        },
+      };
+    }
+    const { row } = checked;
+    // Conditional increment: two agents racing for the last use cannot both win.
+    let q = this.db
+      .updateTable('enrollment_tokens')
+      .set((eb) => ({ uses: eb('uses', '+', 1) }))
+      .where('id', '=', row.id)
+      .where('revoked_at', 'is', null);
+    if (row.max_uses !== null) q = q.where('uses', '<', row.max_uses);
+    const res = await q.executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) {
+      return { ok: false, error: { code: 'E_EXPIRED', message: 'enrollment token has no uses left' } };
+    }
+    const secret = newSecret('ops');
+    const status = row.auto_accept === 1 ? 'accepted' : 'pending';
+    const device = await this.devices.create({
+      id: newId('d'),
+      name: facts.hostname || 'device',
+      status,
+      secretHash: hashSecret(secret),
+      tags: JSON.parse(row.tags) as string[],
+      facts,
+      enrollmentTokenId: row.id,
+    });
+    this.log.info({ deviceId: device.id, enrollmentTokenId: row.id, status }, 'device enrolled');
+    return { ok: true, deviceId: device.id, secret, status };
+  }
+}

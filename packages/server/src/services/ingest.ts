@@ -1,0 +1,80 @@
+/**
+ * Routes every message the server receives from the broker to the service that
+ * owns it. A bad message is logged and dropped; it never throws past here.
+ */
+import {
+  DeviceStatus,
+  EnrollRequest,
+  MAX_PAYLOAD_BYTES,
+  parseJson,
+  parseTopic,
+  Telemetry,
+  topics,
+} from '@outpost/protocol';
+import type { BrokerLink } from '../broker/link.js';
+import type { Logger } from '../log.js';
+import type { CommandService } from './commands.js';
+import type { DeviceService } from './devices.js';
+import type { EnrollmentService } from './enrollment.js';
+
+export function startIngest(deps: {
+  link: BrokerLink;
+  devices: DeviceService;
+  commands: CommandService;
+  enrollment: EnrollmentService;
+  /** Token each enrolling client connected with, by nonce (the broker saw it, the payload does not carry it). */
+  enrollTokenFor: (nonce: string) => string | undefined;
+  log: Logger;
+}): void {
+  const { link, devices, commands, enrollment, log } = deps;
+
+  async function handle(topic: string, payload: Buffer): Promise<void> {
+    const t = parseTopic(topic);
+    if (t?.direction !== 'device') return;
+    if (payload.length > MAX_PAYLOAD_BYTES) {
+      log.warn({ topic, bytes: payload.length }, 'oversized message dropped');
+      return;
+    }
+    switch (t.kind) {
+      case 'status': {
+        if (payload.length === 0) return; // retained status cleared by the server
+        const s = parseJson(DeviceStatus, payload, 'status');
+        if (s.online) await devices.markOnline(t.deviceId, s.facts, s.heartbeat);
+        else await devices.markOffline(t.deviceId, 'last will or clean shutdown');
+        return;
+      }
+      case 'telemetry':
+        parseJson(Telemetry, payload, 'telemetry');
+        await devices.touch(t.deviceId);
+        return;
+      case 'result':
+        await commands.onResult(t.deviceId, t.commandId, payload);
+        return;
+      case 'output':
+        await commands.onOutput(t.deviceId, t.commandId, payload);
+        return;
+      case 'events':
+        log.info({ deviceId: t.deviceId, event: payload.toString('utf8').slice(0, 2000) }, 'device event');
+        return;
+      case 'enroll': {
+        const req = parseJson(EnrollRequest, payload, 'enrollment request');
+        const token = deps.enrollTokenFor(t.nonce);
+        if (req.nonce !== t.nonce || !token) return;
+        const res = await enrollment.enroll(token, req.facts);
+        await link.publish(topics.enrollResponse(t.nonce), JSON.stringify(res), { qos: 1 });
+        return;
+      }
+      case 'tty':
+        return; // terminal streams arrive with the terminal capability
+    }
+  }
+
+  link.onMessage((topic, payload) => {
+    handle(topic, payload).catch((err: unknown) => {
+      const e = err as { code?: string; message?: string };
+      if (e.code === 'E_BAD_ARGS')
+        log.warn({ topic: topic.slice(0, 200), err: e.message }, 'malformed device message dropped');
+      else log.error({ topic: topic.slice(0, 200), err }, 'device message handling failed');
+    });
+  });
+}

@@ -1,0 +1,97 @@
+/** Schema migrations, applied in order at start; never edit a shipped one, add the next. */
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+// Migrations operate on an unknown schema by design.
+// biome-ignore lint/suspicious/noExplicitAny: Kysely migrations are untyped.
+type Db = Kysely<any>;
+
+const m001 = (postgres: boolean): Migration => ({
+  async up(db: Db) {
+    await db.schema
+      .createTable('api_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_by', 'text')
+      .addColumn('expires_at', 'bigint')
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('last_used_at', 'bigint')
+      .execute();
+    await db.schema
+      .createTable('enrollment_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('tags', 'text', (c) => c.notNull())
+      .addColumn('auto_accept', 'integer', (c) => c.notNull())
+      .addColumn('max_uses', 'integer')
+      .addColumn('uses', 'integer', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint')
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_by', 'text')
+      .execute();
+    await db.schema
+      .createTable('devices')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('secret_hash', 'text', (c) => c.notNull())
+      .addColumn('tags', 'text', (c) => c.notNull())
+      .addColumn('hostname', 'text')
+      .addColumn('os', 'text')
+      .addColumn('kernel', 'text')
+      .addColumn('arch', 'text')
+      .addColumn('agent_version', 'text')
+      .addColumn('macs', 'text', (c) => c.notNull())
+      .addColumn('ips', 'text', (c) => c.notNull())
+      .addColumn('online', 'integer', (c) => c.notNull())
+      .addColumn('online_since', 'bigint')
+      .addColumn('first_seen', 'bigint')
+      .addColumn('last_seen', 'bigint')
+      .addColumn('heartbeat', 'integer')
+      .addColumn('enrolled_at', 'bigint', (c) => c.notNull())
+      .addColumn('enrollment_token_id', 'text')
+      .execute();
+    await db.schema.createIndex('devices_name').on('devices').column('name').execute();
+    await db.schema
+      .createTable('presence')
+      .addColumn('id', postgres ? 'serial' : 'integer', (c) => c.primaryKey())
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('online', 'integer', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('presence_device_at').on('presence').columns(['device_id', 'at']).execute();
+    await db.schema
+      .createTable('commands')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('capability', 'text', (c) => c.notNull())
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('args', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('ttl', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_by', 'text')
+      .addColumn('sent_at', 'bigint')
+      .addColumn('started_at', 'bigint')
+      .addColumn('finished_at', 'bigint')
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('duration_ms', 'integer')
+      .addColumn('result', 'text')
+      .addColumn('error', 'text')
+      .execute();
+    await db.schema
+      .createIndex('commands_device_created')
+      .on('commands')
+      .columns(['device_id', 'created_at'])
+      .execute();
+    await db.schema.createIndex('commands_status').on('commands').columns(['status', 'device_id']).execute();
+  },
+});
+
+export function migrationProvider(postgres: boolean): MigrationProvider {
+  return { getMigrations: async () => ({ '001_initial': m001(postgres) }) };
+}
