@@ -1,0 +1,240 @@
+/**
+ * The agent core: resolves the device identity (enrolling once if needed), then
+ * runs the device session (docs/protocol.md §Connecting): subscribe, announce a
+ * retained `status`, heartbeat, route commands, and on stop leave a retained
+ * offline status behind. Used by the CLI and in-process by tests and the simulator.
+ */
+import { readFileSync } from 'node:fs';
+import { type DeviceStatus, PROTOCOL_VERSION, type Telemetry, topics } from '@outpost/protocol';
+import type { BackoffOptions } from './backoff.js';
+import { type Capability, createCapabilities } from './capabilities/index.js';
+import { systemUptime } from './capabilities/system.js';
+import { type AgentConfig, ConfigError, checkServerUrl } from './config.js';
+import { DeviceConnection } from './connection.js';
+import { enroll } from './enroll.js';
+import { collectFacts } from './facts.js';
+import { CommandJournal, type JournalLimits } from './journal.js';
+import { createLogger, type Logger, redactUrl } from './log.js';
+import { CommandRouter } from './router.js';
+import { ensureStateDir, type Identity, identityPath, readIdentity, writeIdentity } from './state.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface AgentOptions {
+  log?: Logger;
+  /** Replaces the built-in capabilities (the simulator's fake OS backends). */
+  capabilities?: Capability[];
+  /** Reconnect and enrollment retry backoff (default 1 s doubling to 60 s). */
+  backoff?: BackoffOptions;
+  /** Aborts a start that is still enrolling. */
+  signal?: AbortSignal;
+  /** How often a pending device retries its subscription (default 30 s). */
+  subscribeRetryMs?: number;
+  journalLimits?: JournalLimits;
+}
+
+export interface AgentHandle {
+  readonly deviceId: string;
+  /** Whether the MQTT link is up right now. */
+  readonly connected: boolean;
+  /** Whether the server granted the command subscription (the device is accepted). */
+  readonly accepted: boolean;
+  /** Kills running commands, publishes the retained offline status, disconnects. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** How long stop() waits for running commands to answer after they were told to stop. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+function readCa(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`cannot read CA file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+/** The stored identity, or a new one from enrollment when a token is configured. */
+async function resolveIdentity(
+  config: AgentConfig,
+  options: AgentOptions,
+  log: Logger,
+  ca?: Buffer,
+): Promise<Identity> {
+  let existing: Identity | undefined;
+  try {
+    existing = readIdentity(config.stateDir);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  if (existing) {
+    if (config.enrollToken)
+      log.info('already enrolled; ignoring the enrollment token', { deviceId: existing.deviceId });
+    return existing;
+  }
+  if (!config.enrollToken) {
+    throw new ConfigError(
+      `not enrolled: ${identityPath(config.stateDir)} does not exist; pass --enroll TOKEN (or OUTPOST_AGENT_ENROLL_TOKEN)`,
+    );
+  }
+  if (!config.server) throw new ConfigError('no server to enroll with: pass --server URL');
+  const result = await enroll({
+    server: config.server,
+    token: config.enrollToken,
+    facts: collectFacts(),
+    protocolVersion: config.protocolVersion,
+    log,
+    ...(ca ? { ca } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+  });
+  const identity: Identity = {
+    server: config.server,
+    deviceId: result.deviceId,
+    secret: result.secret,
+    enrolledAt: new Date().toISOString(),
+  };
+  writeIdentity(config.stateDir, identity);
+  log.info(
+    result.status === 'pending'
+      ? 'enrolled; an operator must accept this device before it gets commands'
+      : 'enrolled and accepted',
+    { deviceId: identity.deviceId },
+  );
+  return identity;
+}
+
+/**
+ * Starts the agent. Resolves once the identity is known and the connection loop
+ * runs (not necessarily connected: a server that is down is retried forever).
+ * Rejects with ConfigError or EnrollmentRejected for problems a retry cannot fix.
+ */
+export async function startAgent(config: AgentConfig, options: AgentOptions = {}): Promise<AgentHandle> {
+  const log = options.log ?? createLogger({ level: config.logLevel });
+  ensureStateDir(config.stateDir);
+  const ca = config.ca ? readCa(config.ca) : undefined;
+  const identity = await resolveIdentity(config, options, log, ca);
+  const deviceId = identity.deviceId;
+  const server = config.server ?? identity.server;
+  checkServerUrl(server, config.allowInsecure);
+  const dlog = log.child({ deviceId });
+  const journal = new CommandJournal(config.stateDir, dlog, options.journalLimits);
+  const statusTopic = topics.status(deviceId);
+
+  let session = 0;
+  let accepted = false;
+  let stopping: Promise<void> | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  const clearTimers = (): void => {
+    clearInterval(heartbeat);
+    clearTimeout(retry);
+    heartbeat = undefined;
+    retry = undefined;
+  };
+
+  const router = new CommandRouter({
+    deviceId,
+    capabilities: options.capabilities ?? createCapabilities(),
+    journal,
+    publish: (topic, payload, qos) => void connection.publish(topic, payload, qos),
+    log: dlog,
+    config,
+  });
+
+  const online = (since: number): string => {
+    const status: DeviceStatus = {
+      online: true,
+      since,
+      agentVersion: AGENT_VERSION,
+      protocol: PROTOCOL_VERSION,
+      heartbeat: config.heartbeat,
+      facts: collectFacts(),
+    };
+    return JSON.stringify(status);
+  };
+
+  const startHeartbeat = (): void => {
+    clearInterval(heartbeat);
+    heartbeat = setInterval(() => {
+      const sample: Telemetry = { ts: Date.now(), uptime: systemUptime() };
+      void connection.publish(topics.telemetry(deviceId), JSON.stringify(sample), 0);
+    }, config.heartbeat * 1000);
+  };
+
+  /**
+   * Subscribe first, then announce `online` (docs/protocol.md §Connecting): the server
+   * sends queued commands on seeing it, and they would be lost before the subscription.
+   * A refused subscription means pending: retry it, and announce again once granted.
+   */
+  const subscribe = async (current: number, since: number, first: boolean): Promise<void> => {
+    let granted: boolean;
+    try {
+      granted = await connection.subscribe(topics.agentSubscriptions(deviceId));
+    } catch (err) {
+      dlog.debug('subscription not completed', { err });
+      return;
+    }
+    if (current !== session || stopping) return;
+    if (first || granted) await connection.publishNow(statusTopic, online(since), 1, true);
+    if (current !== session || stopping) return;
+    accepted = granted;
+    if (granted) {
+      dlog.info(first ? 'ready for commands' : 'device accepted; ready for commands');
+      connection.openOutbox();
+      startHeartbeat();
+      return;
+    }
+    if (first) dlog.warn('waiting for an operator to accept this device');
+    retry = setTimeout(() => void subscribe(current, since, false), options.subscribeRetryMs ?? 30_000);
+  };
+
+  const connection = new DeviceConnection({
+    link: {
+      url: server,
+      clientId: deviceId,
+      username: deviceId,
+      password: identity.secret,
+      protocolVersion: config.protocolVersion,
+      ...(ca ? { ca } : {}),
+    },
+    will: { topic: statusTopic, payload: () => JSON.stringify({ online: false, since: Date.now() }) },
+    log: dlog,
+    onConnect: (since) => {
+      clearTimers();
+      accepted = false;
+      void subscribe(++session, since, true);
+    },
+    onDisconnect: () => {
+      session++;
+      accepted = false;
+      clearTimers();
+    },
+    onMessage: (topic, payload) => router.handle(topic, payload),
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+  });
+
+  dlog.info('starting', { server: redactUrl(server), agentVersion: AGENT_VERSION, heartbeat: config.heartbeat });
+  connection.start();
+
+  return {
+    deviceId,
+    get connected() {
+      return connection.connected;
+    },
+    get accepted() {
+      return accepted && connection.connected;
+    },
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        dlog.info('stopping');
+        session++;
+        clearTimers();
+        await router.shutdown(SHUTDOWN_GRACE_MS);
+        const offline: DeviceStatus = { online: false, since: Date.now() };
+        await connection.stop({ topic: statusTopic, payload: JSON.stringify(offline) });
+        dlog.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}

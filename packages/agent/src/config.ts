@@ -1,0 +1,235 @@
+/**
+ * Agent configuration: command-line flags, then `OUTPOST_AGENT_*` environment
+ * variables, then the JSON config file, then defaults. Every source is validated
+ * at the edge; errors name the flag, variable or key and never echo a secret.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { check, DEFAULT_HEARTBEAT_SECONDS, OutpostError, parse } from '@outpost/protocol';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { isLogLevel, LOG_LEVELS, type LogLevel } from './log.js';
+
+export const DEFAULT_STATE_DIR = '/var/lib/outpost';
+export const DEFAULT_CONFIG_FILE = '/etc/outpost/agent.json';
+export const DEFAULT_EXEC_CONCURRENCY = 8;
+
+/** The resolved, frozen configuration the agent core runs with. */
+export interface AgentConfig {
+  /** Broker URL; may be absent when `identity.json` already names the server. */
+  server?: string;
+  /** File holding the CA certificate(s) that sign the server's TLS certificate. */
+  ca?: string;
+  enrollToken?: string;
+  stateDir: string;
+  /** Heartbeat (telemetry) interval in seconds. */
+  heartbeat: number;
+  logLevel: LogLevel;
+  execConcurrency: number;
+  /** Allows plain `mqtt://` and `ws://` (tests, labs). */
+  allowInsecure: boolean;
+  /** MQTT protocol version: 4 is 3.1.1, 5 is MQTT 5. */
+  protocolVersion: 4 | 5;
+}
+
+/** A configuration problem the user must fix: printed as one line, exit code 2. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const strict = { additionalProperties: false } as const;
+
+/** The config file (`/etc/outpost/agent.json`): every key optional, unknown keys refused. */
+export const ConfigFile = Type.Object(
+  {
+    server: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+    ca: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    enrollToken: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    stateDir: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    heartbeat: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+    logLevel: Type.Optional(Type.Unsafe<LogLevel>({ type: 'string', enum: [...LOG_LEVELS] })),
+    execConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+    allowInsecure: Type.Optional(Type.Boolean()),
+    protocolVersion: Type.Optional(Type.Unsafe<4 | 5>({ type: 'integer', enum: [4, 5] })),
+  },
+  strict,
+);
+export type ConfigFile = Static<typeof ConfigFile>;
+type Key = keyof ConfigFile;
+
+type Kind = 'string' | 'int' | 'bool';
+interface Field {
+  key: Key;
+  kind: Kind;
+  flag?: string;
+  env: string;
+  /** What a valid value looks like, for error messages. */
+  hint: string;
+}
+
+const fields: Field[] = [
+  { key: 'server', kind: 'string', flag: 'server', env: 'OUTPOST_AGENT_SERVER', hint: 'a URL' },
+  { key: 'ca', kind: 'string', flag: 'ca', env: 'OUTPOST_AGENT_CA', hint: 'a file path' },
+  { key: 'enrollToken', kind: 'string', flag: 'enroll', env: 'OUTPOST_AGENT_ENROLL_TOKEN', hint: 'a token' },
+  { key: 'stateDir', kind: 'string', flag: 'state-dir', env: 'OUTPOST_AGENT_STATE_DIR', hint: 'a directory' },
+  { key: 'heartbeat', kind: 'int', flag: 'heartbeat', env: 'OUTPOST_AGENT_HEARTBEAT', hint: 'seconds, 1 to 3600' },
+  { key: 'logLevel', kind: 'string', flag: 'log-level', env: 'OUTPOST_AGENT_LOG_LEVEL', hint: LOG_LEVELS.join('|') },
+  { key: 'execConcurrency', kind: 'int', env: 'OUTPOST_AGENT_EXEC_CONCURRENCY', hint: 'an integer, 1 to 256' },
+  {
+    key: 'allowInsecure',
+    kind: 'bool',
+    flag: 'allow-insecure',
+    env: 'OUTPOST_AGENT_ALLOW_INSECURE',
+    hint: 'true|false',
+  },
+  { key: 'protocolVersion', kind: 'int', env: 'OUTPOST_AGENT_MQTT_VERSION', hint: '4 (MQTT 3.1.1) or 5' },
+];
+
+export const USAGE = `Usage: outpost-agent [options]
+
+Connects this device to an Outpost server and runs the commands it is sent.
+
+Options:
+  --server URL        broker URL: mqtts://host:8883 or wss://host:443/mqtt
+                      (mqtt:// and ws:// only with --allow-insecure)
+  --ca FILE           CA certificate that signs the server's TLS certificate
+  --enroll TOKEN      enrollment token, used once when the device has no identity yet
+                      (prefer OUTPOST_AGENT_ENROLL_TOKEN: flags are visible in ps)
+  --state-dir DIR     where the identity and command journal live (default ${DEFAULT_STATE_DIR})
+  --config FILE       JSON config file (default ${DEFAULT_CONFIG_FILE})
+  --heartbeat SECONDS telemetry interval (default ${DEFAULT_HEARTBEAT_SECONDS})
+  --log-level LEVEL   ${LOG_LEVELS.join(', ')} (default info)
+  --allow-insecure    allow plain-text mqtt:// and ws://
+  --help              show this help
+  --version           print the agent version
+
+Environment (below flags, above the config file): ${fields.map((f) => f.env).join(', ')}, OUTPOST_AGENT_CONFIG.
+Config file keys: ${fields.map((f) => f.key).join(', ')}.
+`;
+
+export type CliAction = { action: 'help' } | { action: 'version' } | { action: 'run'; config: AgentConfig };
+
+function parseFlags(argv: string[]): { values: Record<string, string | boolean | undefined> } {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean' },
+    version: { type: 'boolean' },
+  };
+  for (const f of fields) if (f.flag) options[f.flag] = { type: f.kind === 'bool' ? 'boolean' : 'string' };
+  try {
+    const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+    return { values: values as Record<string, string | boolean | undefined> };
+  } catch (err) {
+    // parseArgs' messages name the option and never contain a value.
+    throw new ConfigError((err as Error).message.split('\n')[0] ?? 'invalid arguments');
+  }
+}
+
+/** Turns a string from a flag or variable into the field's type, or throws naming `label`. */
+function convert(field: Field, raw: string | boolean, label: string): unknown {
+  if (typeof raw === 'boolean') return raw;
+  let value: unknown = raw;
+  if (field.kind === 'int') value = /^\d{1,9}$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+  if (field.kind === 'bool') {
+    const v = raw.trim().toLowerCase();
+    value = ['1', 'true', 'yes', 'on'].includes(v) ? true : ['0', 'false', 'no', 'off', ''].includes(v) ? false : raw;
+  }
+  const schema = ConfigFile.properties[field.key] as TSchema;
+  if (!check(schema, value)) {
+    // Never echo the value of a token: it is a credential.
+    const shown = field.key === 'enrollToken' ? '' : ` (got ${JSON.stringify(raw).slice(0, 80)})`;
+    throw new ConfigError(`invalid ${label}: expected ${field.hint}${shown}`);
+  }
+  return value;
+}
+
+/** Reads and validates the config file; a missing default file is fine, a missing explicit one is not. */
+export function loadConfigFile(path: string, explicit: boolean): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !explicit) return {};
+    throw new ConfigError(`cannot read config file ${path}: ${code ?? 'error'}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`invalid config file ${path}: malformed JSON`);
+  }
+  try {
+    return parse(ConfigFile, json, `config file ${path}`);
+  } catch (err) {
+    throw new ConfigError(err instanceof OutpostError ? err.message : `invalid config file ${path}`);
+  }
+}
+
+/** Checks the server URL: a scheme the agent speaks, TLS unless insecure is allowed, no credentials. */
+export function checkServerUrl(server: string, allowInsecure: boolean): void {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new ConfigError(`invalid server URL: ${JSON.stringify(server.slice(0, 200))}`);
+  }
+  const scheme = url.protocol.replace(/:$/, '');
+  if (!['mqtts', 'wss', 'mqtt', 'ws'].includes(scheme)) {
+    throw new ConfigError(`invalid server URL: scheme must be mqtts:// or wss:// (got ${scheme}://)`);
+  }
+  if ((scheme === 'mqtt' || scheme === 'ws') && !allowInsecure) {
+    throw new ConfigError(`refusing plain-text ${scheme}:// without --allow-insecure; use mqtts:// or wss://`);
+  }
+  if (url.username || url.password) throw new ConfigError('invalid server URL: it must not contain credentials');
+  if (!url.hostname) throw new ConfigError('invalid server URL: no host');
+}
+
+/** Resolves flags > environment > config file > defaults into a frozen AgentConfig. */
+export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
+  const { values } = parseFlags(argv);
+  if (values.help) return { action: 'help' };
+  if (values.version) return { action: 'version' };
+
+  const flagPath = typeof values.config === 'string' ? values.config : undefined;
+  const envPath = env.OUTPOST_AGENT_CONFIG || undefined;
+  const filePath = flagPath ?? envPath ?? DEFAULT_CONFIG_FILE;
+  const merged: ConfigFile = { ...loadConfigFile(filePath, filePath !== DEFAULT_CONFIG_FILE) };
+  const set = merged as Record<Key, unknown>;
+
+  for (const f of fields) {
+    const fromEnv = env[f.env];
+    if (fromEnv !== undefined && fromEnv !== '') set[f.key] = convert(f, fromEnv, f.env);
+  }
+  for (const f of fields) {
+    const fromFlag = f.flag ? values[f.flag] : undefined;
+    if (fromFlag !== undefined) set[f.key] = convert(f, fromFlag, `--${f.flag}`);
+  }
+
+  const config: AgentConfig = {
+    stateDir: merged.stateDir ?? DEFAULT_STATE_DIR,
+    heartbeat: merged.heartbeat ?? DEFAULT_HEARTBEAT_SECONDS,
+    logLevel: isLogLevel(merged.logLevel) ? merged.logLevel : 'info',
+    execConcurrency: merged.execConcurrency ?? DEFAULT_EXEC_CONCURRENCY,
+    allowInsecure: merged.allowInsecure ?? false,
+    protocolVersion: merged.protocolVersion ?? 4,
+  };
+  if (merged.server !== undefined) config.server = merged.server;
+  if (merged.ca !== undefined) config.ca = merged.ca;
+  if (merged.enrollToken !== undefined) config.enrollToken = merged.enrollToken;
+  if (config.server !== undefined) checkServerUrl(config.server, config.allowInsecure);
+  return { action: 'run', config: Object.freeze(config) };
+}
+
+/** Fills defaults for an in-process agent (tests, simulator): same rules as the CLI, no files read. */
+export function agentConfig(partial: Partial<AgentConfig> & { stateDir: string }): AgentConfig {
+  const config: AgentConfig = {
+    heartbeat: DEFAULT_HEARTBEAT_SECONDS,
+    logLevel: 'info',
+    execConcurrency: DEFAULT_EXEC_CONCURRENCY,
+    allowInsecure: false,
+    protocolVersion: 4,
+    ...partial,
+  };
+  if (config.server !== undefined) checkServerUrl(config.server, config.allowInsecure);
+  return Object.freeze(config);
+}
