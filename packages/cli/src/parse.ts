@@ -1,6 +1,7 @@
 /** Option-value parsers for commander: each validates one CLI input at the edge and says what was wrong. */
 import { InvalidArgumentError } from 'commander';
 import { parseDuration } from './duration.js';
+import { CliError } from './errors.js';
 
 /** A commander argParser for durations, in seconds. */
 export function durationOption(value: string): number {
@@ -28,6 +29,9 @@ export function collect(value: string, previous: string[] | undefined): string[]
   return [...(previous ?? []), value];
 }
 
+/** A bad command line found inside an action (after commander's own parsing): exit 2 like commander's. */
+const usage = (message: string) => new CliError(message, { exitCode: 2 });
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 /**
@@ -39,10 +43,10 @@ export function parseEnvPairs(pairs: readonly string[], localEnv: NodeJS.Process
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     const name = eq === -1 ? pair : pair.slice(0, eq);
-    if (!ENV_NAME.test(name)) throw new InvalidArgumentError(`'${name}' is not a valid environment variable name`);
+    if (!ENV_NAME.test(name)) throw usage(`'${name}' is not a valid environment variable name`);
     if (eq === -1) {
       const local = localEnv[name];
-      if (local === undefined) throw new InvalidArgumentError(`--env ${name}: ${name} is not set locally`);
+      if (local === undefined) throw usage(`--env ${name}: ${name} is not set locally`);
       env[name] = local;
     } else {
       env[name] = pair.slice(eq + 1);

@@ -39,7 +39,12 @@ export function execArgs(
   const args: ExecArgs = opts.shell
     ? { script: words.join(' '), shell: true, ...common }
     : { argv: [...words], ...common };
-  return parse(commands['exec/run'].args, args, 'exec arguments');
+  try {
+    return parse(commands['exec/run'].args, args, 'exec arguments');
+  } catch (err) {
+    // Caught here rather than by the device: a usage error, exit 2.
+    throw new CliError((err as Error).message, { code: 'E_BAD_ARGS', exitCode: 2 });
+  }
 }
 
 async function readStdin(ctx: Context): Promise<string> {
@@ -137,7 +142,7 @@ If the device is offline the command waits in the queue until it comes back or -
       const command = await api.sendCommand(device, body);
       if (command.status === 'queued') {
         const d = await api.getDevice(command.deviceId).catch(() => undefined);
-        if (d && !d.online) {
+        if (d?.online === false) {
           const expires = command.expiresAt
             ? `expires ${relativeTime(command.expiresAt)}, at ${command.expiresAt}`
             : 'no expiry';
