@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { check, commands, type ExecResult, OutpostError, parse } from '@outpost/protocol';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { isDead } from '../../test/proc.js';
 import { agentConfig } from '../config.js';
 import { silentLogger } from '../log.js';
 import type { CommandContext, OutputStream } from './capability.js';
@@ -48,20 +49,6 @@ async function failure(promise: Promise<unknown>): Promise<OutpostError> {
   );
   expect(err).toBeInstanceOf(OutpostError);
   return err as OutpostError;
-}
-
-function isDead(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  // A zombie (not yet reaped by init in a container) is dead too.
-  try {
-    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
 }
 
 describe('exec/run', () => {
@@ -198,13 +185,13 @@ describe('exec/run', () => {
     const cap = createExecCapability();
     const a = harness(2);
     const b = harness(2);
-    const running = [run({ argv: ['sleep', '30'] }, a, cap), run({ argv: ['sleep', '30'] }, b, cap)];
+    const running = [run({ argv: ['sleep', '30'] }, a, cap), run({ argv: ['sleep', '30'] }, b, cap)].map(failure);
     const busy = await failure(run({ argv: ['true'] }, harness(2), cap));
     expect(busy.code).toBe('E_BUSY');
     a.controller.abort();
     b.controller.abort();
     for (const p of running) {
-      const err = await failure(p);
+      const err = await p;
       expect(err.code).toBe('E_INTERNAL');
       expect(err.message).toBe('agent stopped while the command was running');
     }
