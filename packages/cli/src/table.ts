@@ -22,10 +22,10 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
 }
 
 /** Renders `[label, value]` pairs with aligned values; empty values show as `-`. */
-export function renderFields(fields: readonly (readonly [string, string | null | undefined])[]): string {
+export function renderFields(fields: readonly (readonly [string, string | null | undefined])[], indent = ''): string {
   const w = Math.max(...fields.map(([k]) => width(k)));
   return fields
-    .map(([k, v]) => `${k}${' '.repeat(w - width(k))}  ${v === null || v === undefined || v === '' ? '-' : v}`)
+    .map(([k, v]) => `${indent}${k}${' '.repeat(w - width(k))}  ${v === null || v === undefined || v === '' ? '-' : v}`)
     .join('\n')
     .concat('\n');
 }

@@ -17,14 +17,24 @@ export function summarizeArgs(command: Pick<Command, 'capability' | 'action' | '
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+/** How it ended, in a word: `exit 0`, `SIGKILL`, an error code, or `-` while it is not over. */
+export function summarizeOutcome(command: Pick<Command, 'result' | 'error'>): string {
+  if (command.error) return command.error.code;
+  const r = command.result as { exitCode?: unknown; signal?: unknown } | null;
+  if (r && typeof r.exitCode === 'number') return `exit ${r.exitCode}`;
+  if (r && typeof r.signal === 'string') return r.signal;
+  return command.result === null || command.result === undefined ? '-' : 'ok';
+}
+
 export function renderCommands(items: readonly Command[], now = Date.now()): string {
   return renderTable(
-    ['ID', 'COMMAND', 'ARGS', 'STATUS', 'CREATED', 'DURATION'],
+    ['ID', 'COMMAND', 'ARGS', 'STATUS', 'RESULT', 'CREATED', 'DURATION'],
     items.map((c) => [
       c.id,
       `${c.capability}/${c.action}`,
       summarizeArgs(c),
       c.status,
+      summarizeOutcome(c),
       relativeTime(c.createdAt, now),
       c.durationMs === null || c.durationMs === undefined ? '-' : `${c.durationMs} ms`,
     ]),

@@ -69,6 +69,7 @@ export function registerDemo(program: Command, ctx: Context): void {
       const dataDir = resolve(flags.dataDir);
       const stopper = onShutdownSignal();
       let agent: DemoAgent | undefined;
+      let stopping = false;
       const server = await startOutpostServer({
         dataDir,
         httpPort: flags.httpPort,
@@ -79,6 +80,7 @@ export function registerDemo(program: Command, ctx: Context): void {
         throw err;
       });
       const stopAll = async () => {
+        stopping = true;
         await agent?.stop();
         await server.close();
       };
@@ -115,20 +117,25 @@ export function registerDemo(program: Command, ctx: Context): void {
         throw err;
       }
       const name = await nameDevice(ctx, api, device);
-      agent.onExit((how) => ctx.err(`warning: the demo agent stopped (${how}); see ${log}`));
+      agent.onExit((how) => {
+        if (!stopping) ctx.err(`warning: the demo agent stopped (${how}); see ${log}`);
+      });
       const cli = 'npx outpost';
       ctx.out(`\nOutpost demo is running.\n`);
       ctx.out(
-        renderFields([
-          ['API', `${server.httpUrl}/api/v1`],
-          ['API docs', `${server.httpUrl}/api/docs`],
-          ['CA', server.caFile],
-          ['admin token', server.adminTokenFile],
-          ['demo device', `${name} (${device.id}), online`],
-          ['agent log', log],
-        ]),
+        renderFields(
+          [
+            ['API', `${server.httpUrl}/api/v1`],
+            ['API docs', `${server.httpUrl}/api/docs`],
+            ['CA', server.caFile],
+            ['admin token', server.adminTokenFile],
+            ['demo device', `${name} (${device.id}), online`],
+            ['agent log', log],
+          ],
+          '  ',
+        ),
       );
-      ctx.out('Try it from another terminal in this directory:');
+      ctx.out('\nTry it from another terminal in this directory:');
       ctx.out(`  ${cli} login --server ${server.httpUrl} --token-file ${server.adminTokenFile} --ca ${server.caFile}`);
       ctx.out(`  ${cli} devices ls`);
       ctx.out(`  ${cli} exec ${name} -- uname -a`);

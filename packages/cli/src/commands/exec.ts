@@ -4,7 +4,7 @@ import type { Command as Program } from 'commander';
 import type { ApiClient } from '../api.js';
 import type { Command } from '../api-types.js';
 import type { Context } from '../context.js';
-import { relativeTime } from '../duration.js';
+import { formatDuration } from '../duration.js';
 import { CliError } from '../errors.js';
 import { execOutcome } from '../exit-code.js';
 import { followCommand } from '../follow.js';
@@ -144,7 +144,7 @@ If the device is offline the command waits in the queue until it comes back or -
         const d = await api.getDevice(command.deviceId).catch(() => undefined);
         if (d?.online === false) {
           const expires = command.expiresAt
-            ? `expires ${relativeTime(command.expiresAt)}, at ${command.expiresAt}`
+            ? `expires in ${formatDuration((Date.parse(command.expiresAt) - Date.now()) / 1000)}, at ${command.expiresAt}`
             : 'no expiry';
           ctx.err(`device ${d.name || device} is offline; command queued (${expires})`);
         }

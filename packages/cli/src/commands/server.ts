@@ -43,15 +43,18 @@ export async function startOutpostServer(options: ServerOptions): Promise<Outpos
 }
 
 export function serverBanner(s: OutpostServer): string {
-  return renderFields([
-    ['API', `${s.httpUrl}/api/v1`],
-    ['API docs', `${s.httpUrl}/api/docs`],
-    ['MQTT', s.mqttUrl],
-    ['MQTT over WS', s.wsUrl],
-    ['data', s.dataDir],
-    ['CA', s.caFile],
-    ['admin token', `${s.adminTokenFile} (keep it secret)`],
-  ]);
+  return renderFields(
+    [
+      ['API', `${s.httpUrl}/api/v1`],
+      ['API docs', `${s.httpUrl}/api/docs`],
+      ['MQTT', s.mqttUrl],
+      ['MQTT over WS', s.wsUrl],
+      ['data', s.dataDir],
+      ['CA', s.caFile],
+      ['admin token', `${s.adminTokenFile} (keep it secret)`],
+    ],
+    '  ',
+  );
 }
 
 /** Waits for the first SIGINT/SIGTERM, then runs `stopAll` within a deadline and sets exit code 0. */
