@@ -16,17 +16,56 @@ function compiled(schema: TSchema): ValidateFunction {
   return fn;
 }
 
+const clip = (s: string, n = 100): string => (s.length > n ? `${s.slice(0, n)}…` : s);
+
 function describe(errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0];
   if (!e) return 'invalid value';
-  const where = e.instancePath || '(root)';
+  const where = clip(e.instancePath || '(root)', 200);
   if (e.keyword === 'additionalProperties') {
-    return `${where}: unknown field '${String((e.params as { additionalProperty?: string }).additionalProperty)}'`;
+    return `${where}: unknown field '${clip(String((e.params as { additionalProperty?: string }).additionalProperty))}'`;
   }
   if (e.keyword === 'required') {
-    return `${where}: missing field '${String((e.params as { missingProperty?: string }).missingProperty)}'`;
+    return `${where}: missing field '${clip(String((e.params as { missingProperty?: string }).missingProperty))}'`;
   }
   return `${where}: ${e.message ?? 'invalid'}`;
+}
+
+/**
+ * For a union (anyOf) Ajv reports the first branch's errors, which names a field
+ * the sender never meant. Pick the branch the value most resembles: literal
+ * fields that match (e.g. `ok: false`, `shell: true`) weigh most, then shared keys.
+ */
+function closestBranch(schema: TSchema, value: unknown): TSchema | null {
+  const branches = (schema as { anyOf?: TSchema[] }).anyOf;
+  if (!branches || typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const keys = Object.keys(value);
+  let best: TSchema | null = null;
+  let bestScore = Number.NEGATIVE_INFINITY;
+  for (const b of branches) {
+    const props = (b as { properties?: Record<string, { const?: unknown }> }).properties ?? {};
+    let score = 0;
+    for (const k of keys) {
+      const p = props[k];
+      if (!p) continue;
+      score += 1;
+      if ('const' in p) score += p.const === (value as Record<string, unknown>)[k] ? 10 : -10;
+    }
+    if (score > bestScore) {
+      best = b;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+function explain(schema: TSchema, value: unknown, fn: ValidateFunction): string {
+  const branch = closestBranch(schema, value);
+  if (branch) {
+    const bfn = compiled(branch);
+    if (!bfn(value)) return describe(bfn.errors);
+  }
+  return describe(fn.errors);
 }
 
 /** True when value matches schema. */
@@ -37,7 +76,7 @@ export function check<T extends TSchema>(schema: T, value: unknown): value is St
 /** Returns value typed by schema, or throws E_BAD_ARGS naming the first bad field. */
 export function parse<T extends TSchema>(schema: T, value: unknown, what = 'value'): Static<T> {
   const fn = compiled(schema);
-  if (!fn(value)) throw new OutpostError('E_BAD_ARGS', `invalid ${what}: ${describe(fn.errors)}`);
+  if (!fn(value)) throw new OutpostError('E_BAD_ARGS', `invalid ${what}: ${explain(schema, value, fn)}`);
   return value as Static<T>;
 }
 

@@ -111,11 +111,11 @@ describe('precedence: flags > env > file > defaults', () => {
     expect(c.mqttPort).toBe(2002);
   });
 
-  it('OUTPOST_CONFIG names the file; an explicit configFile wins over it', () => {
+  it('OUTPOST_SERVER_CONFIG names the file; an explicit configFile wins over it', () => {
     const a = configFile({ httpPort: 1111 });
     const b = configFile({ httpPort: 2222 });
-    expect(load({ env: { OUTPOST_CONFIG: a } }).httpPort).toBe(1111);
-    expect(load({ env: { OUTPOST_CONFIG: a }, configFile: b }).httpPort).toBe(2222);
+    expect(load({ env: { OUTPOST_SERVER_CONFIG: a } }).httpPort).toBe(1111);
+    expect(load({ env: { OUTPOST_SERVER_CONFIG: a }, configFile: b }).httpPort).toBe(2222);
   });
 
   it('reads every OUTPOST_* variable', () => {
@@ -209,7 +209,7 @@ describe('errors name the bad key', () => {
   it('a missing explicit config file', () => {
     const path = join(dir, 'nope.json');
     expect(failure({ configFile: path }).message).toBe(`config file not found: ${path}`);
-    expect(failure({ env: { OUTPOST_CONFIG: path } }).message).toContain('config file not found');
+    expect(failure({ env: { OUTPOST_SERVER_CONFIG: path } }).message).toContain('config file not found');
   });
 
   it('invalid JSON in the file names the file', () => {

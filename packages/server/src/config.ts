@@ -77,10 +77,17 @@ const envKeys: Record<string, keyof ServerConfig> = {
   OUTPOST_BROKER_PASSWORD: 'brokerPassword',
   OUTPOST_LOG_LEVEL: 'logLevel',
   OUTPOST_COMMAND_TTL: 'commandTtl',
+  OUTPOST_MISSED_HEARTBEATS: 'missedHeartbeats',
   OUTPOST_TLS_CERT: 'tlsCert',
   OUTPOST_TLS_KEY: 'tlsKey',
 };
-const numericKeys = new Set<keyof ServerConfig>(['httpPort', 'mqttPort', 'insecurePlainMqtt', 'commandTtl']);
+const numericKeys = new Set<keyof ServerConfig>([
+  'httpPort',
+  'mqttPort',
+  'insecurePlainMqtt',
+  'commandTtl',
+  'missedHeartbeats',
+]);
 
 function fromEnv(env: NodeJS.ProcessEnv): Raw {
   const out: Raw = {};
@@ -125,7 +132,7 @@ function defined(o: Raw): Raw {
 export function loadConfig(options: ServerOptions = {}): ServerConfig {
   const { configFile, env = process.env, ...flags } = options;
   const envRaw = fromEnv(env);
-  const file = configFile ?? env.OUTPOST_CONFIG;
+  const file = configFile ?? env.OUTPOST_SERVER_CONFIG;
   const fileRaw = file ? fromFile(resolve(file), true) : {};
   const merged = { ...defaultConfig, ...fileRaw, ...envRaw, ...defined(flags as Raw) };
   const config = parse(ServerConfigSchema, merged, 'configuration');

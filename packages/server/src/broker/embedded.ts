@@ -168,9 +168,11 @@ export async function createEmbeddedBroker(opts: {
       if (client) client.close();
     },
     async close() {
-      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-      for (const s of sockets) s.destroy();
+      // net.Server#close waits for open connections, so destroy them after it stops accepting.
+      const stopped = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
       await new Promise<void>((r) => aedes.close(() => r()));
+      for (const s of sockets) s.destroy();
+      await stopped;
     },
   };
 }

@@ -67,8 +67,10 @@ export function certificateNames(extra: readonly string[]): string[] {
   return [...new Set(['localhost', '127.0.0.1', '::1', osHostname(), ...extra])];
 }
 
-function certCovers(certPem: string, names: string[]): boolean {
+/** True when the certificate is signed by the CA, valid for 30 more days, and names every name. */
+function certCovers(certPem: string, names: string[], caPem: string): boolean {
   const x = new X509Certificate(certPem);
+  if (!x.verify(new X509Certificate(caPem).publicKey)) return false;
   if (new Date(x.validTo).getTime() < Date.now() + 30 * DAY) return false;
   const san = x.subjectAltName ?? '';
   return names.every((n) =>
@@ -85,7 +87,9 @@ export function ensureTls(dir: string, extraNames: readonly string[]): TlsMateri
   const caKey = join(dir, 'ca.key');
   const srvCrt = join(dir, 'server.crt');
   const srvKey = join(dir, 'server.key');
+  let caCreated = false;
   if (!existsSync(caCrt) || !existsSync(caKey)) {
+    caCreated = true;
     const kp = newKeyPair();
     const pem = issue({
       subjectCN: `Outpost CA ${randomBytes(4).toString('hex')}`,
@@ -103,7 +107,7 @@ export function ensureTls(dir: string, extraNames: readonly string[]): TlsMateri
   }
   const ca = readFileSync(caCrt, 'utf8');
   const names = certificateNames(extraNames);
-  if (!existsSync(srvCrt) || !existsSync(srvKey) || !certCovers(readFileSync(srvCrt, 'utf8'), names)) {
+  if (caCreated || !existsSync(srvCrt) || !existsSync(srvKey) || !certCovers(readFileSync(srvCrt, 'utf8'), names, ca)) {
     const kp = newKeyPair();
     const pem = issue({
       subjectCN: names[0] ?? 'localhost',

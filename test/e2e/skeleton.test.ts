@@ -1,0 +1,185 @@
+/**
+ * The walking skeleton end to end: a real server (TLS, SQLite), a real agent
+ * process enrolled with a token, commands over the API and the CLI.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestAgent, type TestServer, onlineAgent, runCli, sendCommand, spawnAgent, startTestServer, waitUntil } from '../helpers.js';
+
+let ts: TestServer;
+let agent: TestAgent;
+let device: any;
+
+beforeAll(async () => {
+  ts = await startTestServer();
+  ({ agent, device } = await onlineAgent(ts));
+});
+afterAll(async () => {
+  await agent?.stop();
+  await ts?.close();
+});
+
+describe('enrollment and presence', () => {
+  it('records the device facts the agent reported', async () => {
+    expect(device.status).toBe('accepted');
+    expect(device.online).toBe(true);
+    expect(device.hostname).toBeTruthy();
+    expect(device.arch).toBe(process.arch);
+    expect(device.agentVersion).toMatch(/^\d+\.\d+\.\d+/);
+    expect(device.firstSeen).toBeTruthy();
+  });
+
+  it('stores the device secret with mode 0600 and never on the server in clear', async () => {
+    const { statSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const id = agent.identity();
+    expect(statSync(join(agent.stateDir, 'identity.json')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(ts.dataDir, 'outpost.db')).includes(Buffer.from(id.secret))).toBe(false);
+  });
+
+  it('a token without autoAccept leaves the device pending until accepted, and pending devices get no commands', async () => {
+    const token = await ts.enrollmentToken({ autoAccept: false, tags: ['lab'] });
+    const pending = spawnAgent(ts, { enroll: token });
+    try {
+      const id = await waitUntil(() => pending.identity().deviceId, 'pending agent identity');
+      const d = await waitUntil(async () => {
+        const x = await ts.device(id);
+        return x?.online ? x : null;
+      }, 'pending device online');
+      expect(d.status).toBe('pending');
+      expect(d.tags).toEqual(['lab']);
+      const refused = await sendCommand(ts, id, 'system', 'info', {});
+      expect(refused.status).toBe(409);
+      expect(refused.body.error.code).toBe('E_CONFLICT');
+
+      const accepted = await ts.api('POST', `/devices/${id}/accept`);
+      expect(accepted.body.status).toBe('accepted');
+      const r = await waitUntil(async () => {
+        const res = await sendCommand(ts, id, 'system', 'info', {}, 'wait=true&timeout=5');
+        return res.status === 200 && res.body.status === 'succeeded' ? res : null;
+      }, 'accepted device answering');
+      expect(r.body.result.hostname).toBeTruthy();
+    } finally {
+      await pending.stop();
+    }
+  });
+});
+
+describe('commands', () => {
+  it('runs exec/run by argv and returns stdout and the exit code', async () => {
+    const r = await sendCommand(ts, device.id, 'exec', 'run', { argv: ['uname', '-a'] });
+    expect(r.status).toBe(200);
+    expect(r.body.status).toBe('succeeded');
+    expect(r.body.result.exitCode).toBe(0);
+    expect(r.body.result.stdout).toContain('Linux');
+    expect(r.body.createdBy).toMatch(/^token:/);
+    expect(r.body.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('keeps shell metacharacters literal without shell:true', async () => {
+    const r = await sendCommand(ts, device.id, 'exec', 'run', { argv: ['echo', '$(id) ; rm -rf / | `x`'] });
+    expect(r.body.result.stdout).toBe('$(id) ; rm -rf / | `x`\n');
+  });
+
+  it('system/info answers with the device identity', async () => {
+    const r = await sendCommand(ts, device.id, 'system', 'info', {});
+    expect(r.body.status).toBe('succeeded');
+    expect(r.body.result.kernel).toBeTruthy();
+    expect(Array.isArray(r.body.result.ips)).toBe(true);
+  });
+
+  it('resolves a device by its name as well as its id', async () => {
+    await ts.api('PATCH', `/devices/${device.id}`, { name: 'skeleton-dev', tags: ['b', 'a'] });
+    const d = await ts.device('skeleton-dev');
+    expect(d.id).toBe(device.id);
+    expect(d.tags).toEqual(['a', 'b']);
+    const byTag = await ts.api('GET', '/devices?tag=a&online=true');
+    expect(byTag.body.items.map((x: any) => x.id)).toContain(device.id);
+  });
+
+  it('lists and shows stored commands with their outcome', async () => {
+    const list = await ts.api('GET', `/devices/${device.id}/commands`);
+    expect(list.body.items.length).toBeGreaterThan(0);
+    const one = await ts.api('GET', `/commands/${list.body.items[0].id}`);
+    expect(one.body.deviceId).toBe(device.id);
+    expect(['succeeded', 'failed']).toContain(one.body.status);
+  });
+
+  it('streams output over SSE, replaying what was already sent', async () => {
+    const created = await sendCommand(ts, device.id, 'exec', 'run', { script: 'for i in 1 2 3; do echo line$i; done; echo err >&2', shell: true }, 'wait=false');
+    expect(created.status).toBe(202);
+    const { Agent, fetch } = await import('undici');
+    const res = await fetch(`https://127.0.0.1:${ts.server.httpPort}/api/v1/commands/${created.body.id}/events`, {
+      headers: { authorization: `Bearer ${ts.token}` },
+      dispatcher: new Agent({ connect: { ca: ts.ca } }),
+    });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const text = await res.text();
+    const events = text
+      .split('\n\n')
+      .filter((b) => b.startsWith('event:'))
+      .map((b) => ({ event: /event: (\w+)/.exec(b)?.[1], data: JSON.parse(/data: (.*)/.exec(b)?.[1] ?? 'null') }));
+    const out = events.filter((e) => e.event === 'output');
+    const stdout = out.filter((e) => e.data.stream === 'stdout').map((e) => Buffer.from(e.data.data, 'base64').toString()).join('');
+    expect(stdout).toBe('line1\nline2\nline3\n');
+    expect(out.some((e) => e.data.stream === 'stderr')).toBe(true);
+    expect(events.at(-1)?.event).toBe('end');
+    expect(events.at(-1)?.data.status).toBe('succeeded');
+  });
+});
+
+describe('CLI', () => {
+  it('outpost exec prints the remote output and exits with the remote exit code', async () => {
+    const uname = await runCli(ts, ['exec', device.id, '--', 'uname', '-a']);
+    expect(uname.stderr).toBe('');
+    expect(uname.code).toBe(0);
+    expect(uname.stdout).toMatch(/^Linux /);
+    const three = await runCli(ts, ['exec', device.id, '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(three.code).toBe(3);
+    expect(three.stdout).toBe('out\n');
+    expect(three.stderr).toContain('err\n');
+  });
+
+  it('outpost devices ls shows the device; --json gives the records', async () => {
+    const ls = await runCli(ts, ['devices', 'ls']);
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toContain(device.id);
+    const json = await runCli(ts, ['devices', 'ls', '--json']);
+    const parsed = JSON.parse(json.stdout);
+    const items = Array.isArray(parsed) ? parsed : parsed.items;
+    expect(items.some((d: any) => d.id === device.id)).toBe(true);
+  });
+
+  it('an unknown device is one clear error line and a non-zero exit', async () => {
+    const r = await runCli(ts, ['exec', 'no-such-device', '--', 'true']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('E_NOT_FOUND');
+  });
+
+  it('tokens create | ls | revoke', async () => {
+    const created = await runCli(ts, ['tokens', 'create', '--name', 'cli-made', '--max-uses', '2', '--json']);
+    expect(created.code).toBe(0);
+    const tok = JSON.parse(created.stdout);
+    expect(tok.token).toMatch(/^ope_/);
+    const ls = await runCli(ts, ['tokens', 'ls']);
+    expect(ls.stdout).toContain(tok.id);
+    expect(ls.stdout).not.toContain(tok.token);
+    const rev = await runCli(ts, ['tokens', 'revoke', tok.id]);
+    expect(rev.code).toBe(0);
+    const after = await ts.api('GET', '/enrollment-tokens');
+    expect(after.body.items.find((t: any) => t.id === tok.id).state).toBe('revoked');
+  });
+});
+
+describe('over WebSocket', () => {
+  it('an agent on wss://host/mqtt enrolls, comes online and runs commands', async () => {
+    const { agent: wsAgent, device: wsDevice } = await onlineAgent(ts, { transport: 'wss' });
+    try {
+      const r = await sendCommand(ts, wsDevice.id, 'exec', 'run', { argv: ['echo', 'over-wss'] });
+      expect(r.body.result.stdout).toBe('over-wss\n');
+    } finally {
+      await wsAgent.stop();
+    }
+    await waitUntil(async () => (await ts.device(wsDevice.id))?.online === false, 'wss agent offline after stop');
+  });
+});
