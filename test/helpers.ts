@@ -19,7 +19,12 @@ export function tempDir(prefix = 'outpost-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function waitUntil<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 20_000, intervalMs = 50): Promise<NonNullable<T>> {
+export async function waitUntil<T>(
+  fn: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 20_000,
+  intervalMs = 50,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -45,7 +50,12 @@ export interface TestServer {
   logFile: string;
   token: string;
   ca: Buffer;
-  api<T = any>(method: string, path: string, body?: unknown, opts?: { token?: string | null; rawBody?: string; headers?: Record<string, string> }): Promise<ApiResult<T>>;
+  api<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts?: { token?: string | null; rawBody?: string; headers?: Record<string, string> },
+  ): Promise<ApiResult<T>>;
   enrollmentToken(body?: Record<string, unknown>): Promise<string>;
   device(ref: string): Promise<any>;
   close(): Promise<void>;
@@ -84,7 +94,12 @@ export async function startTestServer(options: ServerOptions = {}, dataDir = tem
       if (auth) headers.authorization = `Bearer ${auth}`;
       const payload = opts.rawBody ?? (body === undefined ? undefined : JSON.stringify(body));
       if (payload !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-      const res = await fetch(`https://127.0.0.1:${server.httpPort}/api/v1${path}`, { method, headers, body: payload, dispatcher });
+      const res = await fetch(`https://127.0.0.1:${server.httpPort}/api/v1${path}`, {
+        method,
+        headers,
+        body: payload,
+        dispatcher,
+      });
       const text = await res.text();
       let parsed: unknown = text;
       try {
@@ -123,14 +138,34 @@ export interface TestAgent {
 
 export function spawnAgent(
   ts: TestServer,
-  opts: { enroll?: string; stateDir?: string; transport?: 'mqtts' | 'wss'; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    enroll?: string;
+    stateDir?: string;
+    transport?: 'mqtts' | 'wss';
+    args?: string[];
+    env?: NodeJS.ProcessEnv;
+  } = {},
 ): TestAgent {
   const stateDir = opts.stateDir ?? tempDir('outpost-agent-');
   const url =
     opts.transport === 'wss' ? `wss://127.0.0.1:${ts.server.httpPort}/mqtt` : `mqtts://127.0.0.1:${ts.server.mqttPort}`;
-  const args = [AGENT_BIN, '--server', url, '--ca', ts.server.caFile, '--state-dir', stateDir, '--heartbeat', '1', ...(opts.args ?? [])];
+  const args = [
+    AGENT_BIN,
+    '--server',
+    url,
+    '--ca',
+    ts.server.caFile,
+    '--state-dir',
+    stateDir,
+    '--heartbeat',
+    '1',
+    ...(opts.args ?? []),
+  ];
   if (opts.enroll) args.push('--enroll', opts.enroll);
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const proc = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -143,7 +178,8 @@ export function spawnAgent(
     proc,
     stateDir,
     output: () => out,
-    identity: () => JSON.parse(readFileSync(join(stateDir, 'identity.json'), 'utf8')) as { deviceId: string; secret: string },
+    identity: () =>
+      JSON.parse(readFileSync(join(stateDir, 'identity.json'), 'utf8')) as { deviceId: string; secret: string },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
@@ -155,23 +191,23 @@ export function spawnAgent(
 }
 
 /** Enrolls a real agent and waits until the server sees it online; returns its device record. */
-export async function onlineAgent(ts: TestServer, opts: Parameters<typeof spawnAgent>[1] = {}): Promise<{ agent: TestAgent; device: any }> {
+export async function onlineAgent(
+  ts: TestServer,
+  opts: Parameters<typeof spawnAgent>[1] = {},
+): Promise<{ agent: TestAgent; device: any }> {
   const enroll = opts.enroll ?? (await ts.enrollmentToken());
   const agent = spawnAgent(ts, { ...opts, enroll });
-  const device = await waitUntil(
-    async () => {
-      if (agent.proc.exitCode !== null) throw new Error(`agent exited ${agent.proc.exitCode}: ${agent.output()}`);
-      let id: string;
-      try {
-        id = agent.identity().deviceId;
-      } catch {
-        return null;
-      }
-      const d = await ts.device(id);
-      return d?.online ? d : null;
-    },
-    'agent online',
-  );
+  const device = await waitUntil(async () => {
+    if (agent.proc.exitCode !== null) throw new Error(`agent exited ${agent.proc.exitCode}: ${agent.output()}`);
+    let id: string;
+    try {
+      id = agent.identity().deviceId;
+    } catch {
+      return null;
+    }
+    const d = await ts.device(id);
+    return d?.online ? d : null;
+  }, 'agent online');
   return { agent, device };
 }
 
@@ -181,10 +217,19 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(ts: TestServer | null, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(
+  ts: TestServer | null,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   const home = tempDir('outpost-home-');
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: join(home, '.config') };
-  if (ts) Object.assign(env, { OUTPOST_URL: `https://127.0.0.1:${ts.server.httpPort}`, OUTPOST_TOKEN: ts.token, OUTPOST_CA: ts.server.caFile });
+  if (ts)
+    Object.assign(env, {
+      OUTPOST_URL: `https://127.0.0.1:${ts.server.httpPort}`,
+      OUTPOST_TOKEN: ts.token,
+      OUTPOST_CA: ts.server.caFile,
+    });
   Object.assign(env, opts.env);
   return new Promise((resolvePromise) => {
     const proc = spawn(process.execPath, [CLI_BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -207,7 +252,10 @@ export function runCli(ts: TestServer | null, args: string[], opts: { env?: Node
 }
 
 /** A raw MQTT client speaking as a device (or anyone), for hostile-input tests. */
-export async function rawClient(ts: TestServer, opts: { clientId: string; username?: string; password?: string }): Promise<MqttClient> {
+export async function rawClient(
+  ts: TestServer,
+  opts: { clientId: string; username?: string; password?: string },
+): Promise<MqttClient> {
   return mqtt.connectAsync(`mqtts://127.0.0.1:${ts.server.mqttPort}`, {
     ca: ts.ca,
     clientId: opts.clientId,
@@ -218,6 +266,13 @@ export async function rawClient(ts: TestServer, opts: { clientId: string; userna
   });
 }
 
-export async function sendCommand(ts: TestServer, device: string, capability: string, action: string, args: unknown, query = 'wait=true&timeout=60') {
+export async function sendCommand(
+  ts: TestServer,
+  device: string,
+  capability: string,
+  action: string,
+  args: unknown,
+  query = 'wait=true&timeout=60',
+) {
   return ts.api('POST', `/devices/${encodeURIComponent(device)}/commands?${query}`, { capability, action, args });
 }

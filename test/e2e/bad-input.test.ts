@@ -4,7 +4,16 @@
  * devices' topics, malformed JSON and wrong types, oversized payloads, bad ids.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestAgent, type TestServer, onlineAgent, rawClient, sendCommand, spawnAgent, startTestServer, waitUntil } from '../helpers.js';
+import {
+  onlineAgent,
+  rawClient,
+  sendCommand,
+  spawnAgent,
+  startTestServer,
+  type TestAgent,
+  type TestServer,
+  waitUntil,
+} from '../helpers.js';
 
 let ts: TestServer;
 let agent: TestAgent;
@@ -34,11 +43,15 @@ async function connectRefused(opts: Parameters<typeof rawClient>[1]): Promise<st
 describe('enrollment tokens', () => {
   it('an unknown, revoked, expired or used-up token is refused at CONNECT and creates no device', async () => {
     const before = await deviceCount();
-    expect(await connectRefused({ clientId: 'enroll-n1abcdef', username: 'enroll', password: 'ope_nope' })).toMatch(/Not authorized|Bad username/i);
+    expect(await connectRefused({ clientId: 'enroll-n1abcdef', username: 'enroll', password: 'ope_nope' })).toMatch(
+      /Not authorized|Bad username/i,
+    );
 
     const revoked = await ts.api('POST', '/enrollment-tokens', { autoAccept: true });
     await ts.api('DELETE', `/enrollment-tokens/${revoked.body.id}`);
-    expect(await connectRefused({ clientId: 'enroll-n2abcdef', username: 'enroll', password: revoked.body.token })).toMatch(/Not authorized/i);
+    expect(
+      await connectRefused({ clientId: 'enroll-n2abcdef', username: 'enroll', password: revoked.body.token }),
+    ).toMatch(/Not authorized/i);
 
     const once = await ts.enrollmentToken({ autoAccept: true, maxUses: 1 });
     const first = await onlineAgent(ts, { enroll: once });
@@ -66,8 +79,12 @@ describe('enrollment tokens', () => {
 describe('device credentials and isolation', () => {
   it('a wrong secret or a client id that is not the device id is refused', async () => {
     const { deviceId } = agent.identity();
-    expect(await connectRefused({ clientId: deviceId, username: deviceId, password: 'ops_wrong' })).toMatch(/Bad username|Not authorized/i);
-    expect(await connectRefused({ clientId: 'someone-else', username: deviceId, password: agent.identity().secret })).toMatch(/Bad username|Not authorized/i);
+    expect(await connectRefused({ clientId: deviceId, username: deviceId, password: 'ops_wrong' })).toMatch(
+      /Bad username|Not authorized/i,
+    );
+    expect(
+      await connectRefused({ clientId: 'someone-else', username: deviceId, password: agent.identity().secret }),
+    ).toMatch(/Bad username|Not authorized/i);
     expect(await connectRefused({ clientId: 'd/../x', username: 'd/../x', password: 'x' })).not.toBe('connected');
   });
 
@@ -86,7 +103,19 @@ describe('device credentials and isolation', () => {
     const closed = new Promise<void>((r) => c.once('close', () => r()));
     c.publish(
       `outpost/v1/d/${device.id}/res/${running.body.id}`,
-      JSON.stringify({ id: running.body.id, ok: true, data: { exitCode: 0, signal: null, stdout: 'forged', stderr: '', truncated: false, timedOut: false, durationMs: 1 } }),
+      JSON.stringify({
+        id: running.body.id,
+        ok: true,
+        data: {
+          exitCode: 0,
+          signal: null,
+          stdout: 'forged',
+          stderr: '',
+          truncated: false,
+          timedOut: false,
+          durationMs: 1,
+        },
+      }),
       { qos: 1 },
     );
     await closed; // the broker drops a client that publishes outside its subtree
@@ -107,7 +136,9 @@ describe('device credentials and isolation', () => {
     const r = await ts.api('POST', `/devices/${d.id}/revoke`);
     expect(r.body.status).toBe('revoked');
     await waitUntil(async () => (await ts.device(d.id)).online === false, 'revoked device offline');
-    expect(await connectRefused({ clientId: creds.deviceId, username: creds.deviceId, password: creds.secret })).toMatch(/Bad username|Not authorized/i);
+    expect(
+      await connectRefused({ clientId: creds.deviceId, username: creds.deviceId, password: creds.secret }),
+    ).toMatch(/Bad username|Not authorized/i);
     const cmd = await sendCommand(ts, d.id, 'system', 'info', {});
     expect(cmd.body.error.code).toBe('E_CONFLICT');
     const again = await ts.api('POST', `/devices/${d.id}/accept`);
@@ -127,7 +158,9 @@ describe('malformed messages over MQTT', () => {
     await c.publishAsync(`${base}/status`, '{not json', { qos: 1 });
     await c.publishAsync(`${base}/status`, JSON.stringify({ online: 'yes', since: 'now' }), { qos: 1 });
     await c.publishAsync(`${base}/telemetry`, JSON.stringify({ ts: -1 }), { qos: 1 });
-    await c.publishAsync(`${base}/res/c-doesnotexist`, JSON.stringify({ id: 'c-doesnotexist', ok: true, data: 1 }), { qos: 1 });
+    await c.publishAsync(`${base}/res/c-doesnotexist`, JSON.stringify({ id: 'c-doesnotexist', ok: true, data: 1 }), {
+      qos: 1,
+    });
     await c.publishAsync(`${base}/out/c-doesnotexist`, Buffer.from([0xff, 0x00, 0x13]), { qos: 1 });
     await c.endAsync();
     expect((await ts.device(d.id)).online).toBe(false);
@@ -161,7 +194,14 @@ describe('malformed requests over HTTP', () => {
       ['POST', '/enrollment-tokens', undefined, { rawBody: '{"name": ' }, 400, 'E_BAD_ARGS'],
       ['POST', '/enrollment-tokens', { maxUses: 'ten' }, {}, 400, 'E_BAD_ARGS'],
       ['POST', '/enrollment-tokens', { autoAccept: true, admin: true }, {}, 400, 'E_BAD_ARGS'],
-      ['POST', '/enrollment-tokens', { __proto__: { x: 1 }, name: 'p' }, { rawBody: '{"__proto__": {"autoAccept": true}}' }, 400, 'E_BAD_ARGS'],
+      [
+        'POST',
+        '/enrollment-tokens',
+        { __proto__: { x: 1 }, name: 'p' },
+        { rawBody: '{"__proto__": {"autoAccept": true}}' },
+        400,
+        'E_BAD_ARGS',
+      ],
       ['POST', '/devices/x/commands', { capability: 'nope', action: 'run' }, {}, 400, 'E_BAD_ARGS'],
       ['POST', '/no/such/route', {}, {}, 404, 'E_NOT_FOUND'],
     ];
@@ -185,7 +225,9 @@ describe('malformed requests over HTTP', () => {
   });
 
   it('a body over the limit is E_TOO_LARGE', async () => {
-    const r = await ts.api('POST', '/enrollment-tokens', undefined, { rawBody: JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }) });
+    const r = await ts.api('POST', '/enrollment-tokens', undefined, {
+      rawBody: JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }),
+    });
     expect(r.status).toBe(413);
     expect(r.body.error.code).toBe('E_TOO_LARGE');
   });
@@ -193,7 +235,10 @@ describe('malformed requests over HTTP', () => {
 
 describe('exec limits', () => {
   it('caps a flood of output and marks it truncated', async () => {
-    const r = await sendCommand(ts, device.id, 'exec', 'run', { argv: ['sh', '-c', 'yes | head -c 20000000'], maxOutputBytes: 100_000 });
+    const r = await sendCommand(ts, device.id, 'exec', 'run', {
+      argv: ['sh', '-c', 'yes | head -c 20000000'],
+      maxOutputBytes: 100_000,
+    });
     expect(r.body.status).toBe('succeeded');
     expect(r.body.result.truncated).toBe(true);
     expect(r.body.result.stdout.length).toBeLessThanOrEqual(100_000);
@@ -201,11 +246,17 @@ describe('exec limits', () => {
   });
 
   it('kills a command that never ends, with its whole process group', async () => {
-    const r = await sendCommand(ts, device.id, 'exec', 'run', { script: 'sleep 1017 & echo started; sleep 1017', shell: true, timeoutMs: 500 });
+    const r = await sendCommand(ts, device.id, 'exec', 'run', {
+      script: 'sleep 1017 & echo started; sleep 1017',
+      shell: true,
+      timeoutMs: 500,
+    });
     expect(r.body.status).toBe('succeeded');
     expect(r.body.result.timedOut).toBe(true);
     expect(r.body.result.stdout).toBe('started\n');
-    const left = await sendCommand(ts, device.id, 'exec', 'run', { argv: ['sh', '-c', 'pgrep -f "^sleep 1017$" || true'] });
+    const left = await sendCommand(ts, device.id, 'exec', 'run', {
+      argv: ['sh', '-c', 'pgrep -f "^sleep 1017$" || true'],
+    });
     expect(left.body.result.stdout.trim()).toBe('');
   });
 });

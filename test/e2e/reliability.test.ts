@@ -5,7 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestServer, onlineAgent, sendCommand, spawnAgent, startTestServer, tempDir, waitUntil } from '../helpers.js';
+import {
+  onlineAgent,
+  sendCommand,
+  spawnAgent,
+  startTestServer,
+  type TestServer,
+  tempDir,
+  waitUntil,
+} from '../helpers.js';
 
 let ts: TestServer;
 beforeAll(async () => {
@@ -43,7 +51,12 @@ describe('offline queue', () => {
     const { agent, device } = await onlineAgent(ts);
     await agent.stop();
     await waitUntil(async () => (await ts.device(device.id)).online === false, 'device offline');
-    const r = await ts.api('POST', `/devices/${device.id}/commands`, { capability: 'exec', action: 'run', args: { argv: ['true'] }, ttl: 1 });
+    const r = await ts.api('POST', `/devices/${device.id}/commands`, {
+      capability: 'exec',
+      action: 'run',
+      args: { argv: ['true'] },
+      ttl: 1,
+    });
     const expired = await waitUntil(async () => {
       const c = await commandStatus(r.body.id);
       return c.status === 'expired' ? c : null;
@@ -57,7 +70,14 @@ describe('at most once', () => {
     const { agent, device } = await onlineAgent(ts);
     const marker = join(tempDir('outpost-once-'), 'runs');
     try {
-      const r = await sendCommand(ts, device.id, 'exec', 'run', { argv: ['sh', '-c', `echo run >> ${marker}; sleep 2; echo done`] }, 'wait=false');
+      const r = await sendCommand(
+        ts,
+        device.id,
+        'exec',
+        'run',
+        { argv: ['sh', '-c', `echo run >> ${marker}; sleep 2; echo done`] },
+        'wait=false',
+      );
       await waitUntil(() => {
         try {
           return readFileSync(marker, 'utf8').length > 0;
@@ -66,10 +86,14 @@ describe('at most once', () => {
         }
       }, 'command started');
       await ts.restart();
-      const final = await waitUntil(async () => {
-        const c = await commandStatus(r.body.id);
-        return c.status === 'succeeded' || c.status === 'failed' ? c : null;
-      }, 'command to finish after the restart', 40_000);
+      const final = await waitUntil(
+        async () => {
+          const c = await commandStatus(r.body.id);
+          return c.status === 'succeeded' || c.status === 'failed' ? c : null;
+        },
+        'command to finish after the restart',
+        40_000,
+      );
       expect(['succeeded', 'failed']).toContain(final.status);
       // Give any duplicate delivery time to (wrongly) run again.
       await sendCommand(ts, device.id, 'exec', 'run', { argv: ['sleep', '1'] });
@@ -92,7 +116,11 @@ describe('at most once', () => {
       expect(again.proc.exitCode).toBe(null);
       const second = await startTestServer({ httpPort, mqttPort }, dir);
       try {
-        await waitUntil(async () => (await second.device(device.id))?.online, 'agent online after the server came up', 90_000);
+        await waitUntil(
+          async () => (await second.device(device.id))?.online,
+          'agent online after the server came up',
+          90_000,
+        );
       } finally {
         await again.stop();
         await second.close();

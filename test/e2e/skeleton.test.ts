@@ -3,7 +3,16 @@
  * process enrolled with a token, commands over the API and the CLI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestAgent, type TestServer, onlineAgent, runCli, sendCommand, spawnAgent, startTestServer, waitUntil } from '../helpers.js';
+import {
+  onlineAgent,
+  runCli,
+  sendCommand,
+  spawnAgent,
+  startTestServer,
+  type TestAgent,
+  type TestServer,
+  waitUntil,
+} from '../helpers.js';
 
 let ts: TestServer;
 let agent: TestAgent;
@@ -105,7 +114,14 @@ describe('commands', () => {
   });
 
   it('streams output over SSE, replaying what was already sent', async () => {
-    const created = await sendCommand(ts, device.id, 'exec', 'run', { script: 'for i in 1 2 3; do echo line$i; done; echo err >&2', shell: true }, 'wait=false');
+    const created = await sendCommand(
+      ts,
+      device.id,
+      'exec',
+      'run',
+      { script: 'for i in 1 2 3; do echo line$i; done; echo err >&2', shell: true },
+      'wait=false',
+    );
     expect(created.status).toBe(202);
     const { Agent, fetch } = await import('undici');
     const res = await fetch(`https://127.0.0.1:${ts.server.httpPort}/api/v1/commands/${created.body.id}/events`, {
@@ -119,7 +135,10 @@ describe('commands', () => {
       .filter((b) => b.startsWith('event:'))
       .map((b) => ({ event: /event: (\w+)/.exec(b)?.[1], data: JSON.parse(/data: (.*)/.exec(b)?.[1] ?? 'null') }));
     const out = events.filter((e) => e.event === 'output');
-    const stdout = out.filter((e) => e.data.stream === 'stdout').map((e) => Buffer.from(e.data.data, 'base64').toString()).join('');
+    const stdout = out
+      .filter((e) => e.data.stream === 'stdout')
+      .map((e) => Buffer.from(e.data.data, 'base64').toString())
+      .join('');
     expect(stdout).toBe('line1\nline2\nline3\n');
     expect(out.some((e) => e.data.stream === 'stderr')).toBe(true);
     expect(events.at(-1)?.event).toBe('end');
