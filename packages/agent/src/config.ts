@@ -193,7 +193,7 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction
   const flagPath = typeof values.config === 'string' ? values.config : undefined;
   const envPath = env.OUTPOST_AGENT_CONFIG || undefined;
   const filePath = flagPath ?? envPath ?? DEFAULT_CONFIG_FILE;
-  const merged: ConfigFile = { ...loadConfigFile(filePath, filePath !== DEFAULT_CONFIG_FILE) };
+  const merged: ConfigFile = { ...loadConfigFile(filePath, flagPath !== undefined || envPath !== undefined) };
   const set = merged as Record<Key, unknown>;
 
   for (const f of fields) {

@@ -4,6 +4,7 @@
  * keeps an outbox so QoS 1 messages written while offline (or while the device
  * is not yet accepted) go out, in order, once it may publish again.
  */
+import { parseTopic } from '@outpost/protocol';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { type Logger, redactUrl } from './log.js';
@@ -242,13 +243,18 @@ export class DeviceConnection {
     this.reconnectTimer = setTimeout(() => this.connectOnce(), delay);
   }
 
+  /**
+   * Queues a QoS 1 message. Past the byte bound the oldest output chunks go first,
+   * then the oldest of anything else: a response is worth more than the output before it.
+   */
   private enqueue(item: Outgoing): void {
     const max = this.options.maxOutboxBytes ?? 8 * 1024 * 1024;
     this.queue.push(item);
     this.queuedBytes += item.payload.length;
     let dropped = 0;
     while (this.queuedBytes > max && this.queue.length > 1) {
-      const old = this.queue.shift();
+      const chunk = this.queue.findIndex((q) => parseTopic(q.topic)?.kind === 'output');
+      const [old] = this.queue.splice(Math.max(chunk, 0), 1);
       if (!old) break;
       this.queuedBytes -= old.payload.length;
       old.resolve(false);

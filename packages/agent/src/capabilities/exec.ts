@@ -77,6 +77,7 @@ function killGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
 async function runProgram(args: ExecArgs, ctx: CommandContext): Promise<ExecResult> {
   const argv = 'argv' in args ? args.argv : ['/bin/sh', '-c', args.script];
   const program = argv[0] ?? '';
+  if (program === '') throw new OutpostError('E_BAD_ARGS', 'argv[0] must name a program');
   if (args.cwd !== undefined) checkCwd(args.cwd);
   const timeoutMs = args.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const cap = args.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
