@@ -40,9 +40,7 @@ const TLS_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
   'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
   'CERT_SIGNATURE_FAILURE',
 ]);
 
@@ -53,7 +51,7 @@ export function networkError(err: unknown, url: string): CliError {
   const opts = { cause: err, ...(code ? { code } : {}) };
   switch (code) {
     case 'ECONNREFUSED':
-      return new CliError(`cannot connect to ${at}: connection refused (is the server running?)`, opts);
+      return new CliError(`cannot connect to ${at}: connection refused; is the server running?`, opts);
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new CliError(`cannot resolve host '${new URL(url).hostname}'`, opts);
@@ -67,10 +65,18 @@ export function networkError(err: unknown, url: string): CliError {
       return new CliError(`connection to ${at} was closed unexpectedly`, opts);
     case 'EPROTO':
     case 'ERR_SSL_WRONG_VERSION_NUMBER':
-      return new CliError(`TLS handshake with ${at} failed (is the URL's scheme right?)`, opts);
+      return new CliError(`TLS handshake with ${at} failed; is the URL's scheme right?`, opts);
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return new CliError(
+        `the TLS certificate of ${at} does not name '${new URL(url).hostname}'; ` +
+          'use a name it lists, or start the server with --hostname',
+        opts,
+      );
+    case 'CERT_HAS_EXPIRED':
+      return new CliError(`the TLS certificate of ${at} has expired`, opts);
     default:
       if (code && TLS_CODES.has(code)) {
-        return new CliError(`cannot verify the TLS certificate of ${at} (pass the server's CA with --ca)`, opts);
+        return new CliError(`cannot verify the TLS certificate of ${at}; pass the server's CA with --ca`, opts);
       }
       return new CliError(`request to ${at} failed: ${messageOf(err)}`, opts);
   }

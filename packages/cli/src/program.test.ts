@@ -269,7 +269,7 @@ describe('connection errors', () => {
     const r = await runWith('http://127.0.0.1:1', ['devices', 'ls']);
     expect(r).toMatchObject({ code: 1, stdout: '' });
     expect(r.stderr).toBe(
-      'error: cannot connect to http://127.0.0.1:1: connection refused (is the server running?) (ECONNREFUSED)\n',
+      'error: cannot connect to http://127.0.0.1:1: connection refused; is the server running? (ECONNREFUSED)\n',
     );
   });
 
