@@ -34,6 +34,12 @@ const child = spawn(
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => child.kill(signal));
 }
+// `kill <npm pid>` stops npm's `sh -c` without passing the signal on; noticing the orphaning
+// (our parent changes) stops the demo instead of leaving a server running.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) child.kill('SIGTERM');
+}, 1000).unref();
 child.on('exit', (code) => {
   process.exit(code ?? 1);
 });
