@@ -1,3 +1,4 @@
+/** Where the login is saved, with which permissions, and how flags, env and the file combine. */
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+/** Durations as typed on the command line (`--ttl 24h`) and as shown in tables (`3m ago`). */
 import { describe, expect, it } from 'vitest';
 import { formatDuration, parseDuration, relativeTime } from './duration.js';
 

@@ -1,3 +1,4 @@
+/** The exit code `outpost exec` ends with, for every way a remote command can finish. */
 import { describe, expect, it } from 'vitest';
 import type { Command } from './api-types.js';
 import { execOutcome, signalNumber } from './exit-code.js';

@@ -1,3 +1,4 @@
+/** Option values validated at the edge: numbers, ports, durations and `--env K=V`. */
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { CliError } from './errors.js';

@@ -1,3 +1,4 @@
+/** The SSE parser against the framing cases a real network produces: split chunks, CRLF, comments. */
 import { describe, expect, it } from 'vitest';
 import { SseParser } from './sse.js';
 

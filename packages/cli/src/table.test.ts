@@ -1,3 +1,4 @@
+/** What people read: aligned tables for devices and tokens, `key  value` blocks. */
 import { describe, expect, it } from 'vitest';
 import type { Device, EnrollmentToken } from './api-types.js';
 import { renderDevices } from './commands/devices.js';
