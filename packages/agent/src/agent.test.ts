@@ -87,7 +87,7 @@ describe('agent over a real MQTT broker', () => {
     expect(sub).toBeGreaterThanOrEqual(0);
     expect(b.timeline.indexOf(`sub outpost/v1/d/${DEVICE}/tty/+/in`)).toBeGreaterThanOrEqual(0);
     expect(sub).toBeLessThan(b.timeline.indexOf(`pub ${statusTopic}`));
-    expect(a.connected && a.accepted).toBe(true);
+    await vi.waitFor(() => expect(a.connected && a.accepted).toBe(true), { timeout: 5000 });
   });
 
   it('runs a command: output chunks then exactly one response; a re-delivery gets the same response without re-running', async () => {
