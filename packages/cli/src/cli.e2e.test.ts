@@ -24,7 +24,8 @@ let server: OutpostServer;
 let adminToken: string;
 let work: string;
 
-const temp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
+/** A fresh directory inside this run's work dir, so afterAll removes it. */
+const temp = (prefix: string) => mkdtempSync(join(work, prefix));
 
 /** Runs `outpost ...args` with no login but what `env` gives (OUTPOST_CONFIG points into a temp dir). */
 function outpost(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
@@ -66,7 +67,7 @@ beforeAll(async () => {
   await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'packages/cli'], {
     cwd: ROOT,
   });
-  work = temp('outpost-cli-e2e-');
+  work = mkdtempSync(join(tmpdir(), 'outpost-cli-e2e-'));
   server = await startServer({
     dataDir: join(work, 'server'),
     httpPort: 0,
