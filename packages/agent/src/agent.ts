@@ -214,6 +214,8 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
   });
 
   dlog.info('starting', { server: redactUrl(server), agentVersion: AGENT_VERSION, heartbeat: config.heartbeat });
+  if (/^(mqtt|ws):/i.test(server))
+    dlog.warn('plain-text connection: the device secret crosses the network unencrypted');
   connection.start();
 
   return {

@@ -180,6 +180,7 @@ export class CommandRouter {
     };
     const ctx: CommandContext = { commandId: id, emit, signal: controller.signal, log, config };
     const done = (async () => {
+      const started = Date.now();
       log.info('command started');
       let response: CommandResponse;
       try {
@@ -203,7 +204,8 @@ export class CommandRouter {
         log.warn('command result too large to send');
         response = failure(id, 'E_TOO_LARGE', 'command result too large to send');
       }
-      log.info('command finished', response.ok ? { ok: true } : { ok: false, code: response.error.code });
+      const ms = Date.now() - started;
+      log.info('command finished', response.ok ? { ok: true, ms } : { ok: false, code: response.error.code, ms });
       this.finish(response);
     })();
     this.running.set(id, { controller, done });
