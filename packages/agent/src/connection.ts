@@ -156,15 +156,15 @@ export class DeviceConnection {
     if (client && this.connected && final) {
       await withTimeout(this.publishNow(final.topic, final.payload, 1, true), timeoutMs);
     }
-    if (client) {
+    if (client && this.connected) {
       await withTimeout(
         new Promise<void>((resolve) => {
           client.end(false, {}, () => resolve());
         }),
         timeoutMs,
       );
-      client.end(true);
     }
+    client?.end(true);
     for (const item of [...this.inflight, ...this.queue]) item.resolve(false);
     this.inflight.clear();
     this.queue.length = 0;

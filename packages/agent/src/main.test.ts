@@ -112,6 +112,17 @@ describe('outpost-agent process', () => {
     expect(agent.stderr()).not.toContain(SECRET);
   });
 
+  it('stops promptly on SIGTERM while the broker is unreachable', async () => {
+    const stateDir = join(work, 'state-down');
+    const url = `mqtt://127.0.0.1:${await freePort()}`;
+    writeIdentity(stateDir, { server: url, deviceId: DEVICE, secret: SECRET, enrolledAt: new Date().toISOString() });
+    const agent = run(['--state-dir', stateDir, '--allow-insecure', '--server', url]);
+    await new Promise((r) => setTimeout(r, 1000));
+    agent.proc.kill('SIGTERM');
+    const code = await Promise.race([agent.exit, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
+    expect(code).toBe(0);
+  });
+
   it('exits 2 with one clear line when the enrollment token is rejected, never printing it', async () => {
     broker = await startBroker({ hooks: deviceAuth });
     const stateDir = join(work, 'state-reject');
