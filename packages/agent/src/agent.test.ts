@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { freePort, startBroker, type TestBroker } from '../test/broker.js';
 import { type AgentHandle, startAgent } from './agent.js';
 import { agentConfig } from './config.js';
-import { silentLogger } from './log.js';
+import { createLogger, silentLogger } from './log.js';
 import { writeIdentity } from './state.js';
 
 const DEVICE = 'd-agent1';
@@ -138,6 +138,40 @@ describe('agent over a real MQTT broker', () => {
     // Announced again so the server sends the commands it queued.
     await vi.waitFor(() => expect(online(b)).toHaveLength(2), { timeout: 10_000 });
     expect((await roundTrip(b, 'after-accept', { argv: ['true'] })).ok).toBe(true);
+  });
+
+  it('when the server drops a pending device (as it does on accept), reconnects with a fresh backoff', async () => {
+    const port = await freePort();
+    const accepted = { value: false };
+    writeIdentity(stateDir, {
+      server: `mqtt://127.0.0.1:${port}`,
+      deviceId: DEVICE,
+      secret: SECRET,
+      enrolledAt: new Date().toISOString(),
+    });
+    const records: { msg: string; retryInMs?: number }[] = [];
+    // random() just under 1 puts each delay at the top of its window: 999 ms, then 1998 ms, ...
+    const a = await startAgent(agentConfig({ stateDir, allowInsecure: true }), {
+      log: createLogger({ level: 'debug', write: (l) => records.push(JSON.parse(l)) }),
+      backoff: { baseMs: 1000, capMs: 60_000, random: () => 0.999 },
+      subscribeRetryMs: 60_000,
+    });
+    agent = a;
+    const retries = () => records.filter((r) => r.retryInMs !== undefined).map((r) => r.retryInMs);
+    await vi.waitFor(() => expect(retries().length).toBeGreaterThanOrEqual(2), { timeout: 15_000 });
+    broker = await startBroker({ port, hooks: deviceAuth(accepted) });
+    const b = broker;
+    await vi.waitFor(() => expect(online(b)).toHaveLength(1), { timeout: 15_000 });
+    const before = retries().length;
+    accepted.value = true;
+    for (const client of Object.values(
+      (b.broker as unknown as { clients: Record<string, { close(): void }> }).clients,
+    )) {
+      client.close();
+    }
+    await vi.waitFor(() => expect(retries().length).toBe(before + 1), { timeout: 10_000 });
+    expect(retries()[before]).toBe(999);
+    await vi.waitFor(() => expect(a.accepted).toBe(true), { timeout: 10_000 });
   });
 
   it('reconnects after the broker restarts, and delivers a response finished while it was away', async () => {

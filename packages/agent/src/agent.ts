@@ -122,6 +122,8 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
 
   let session = 0;
   let accepted = false;
+  /** The current session's subscription was refused: the device is pending (or rejected). */
+  let pending = false;
   let stopping: Promise<void> | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let retry: NodeJS.Timeout | undefined;
@@ -178,6 +180,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     if (first || granted) await connection.publishNow(statusTopic, online(since), 1, true);
     if (current !== session || stopping) return;
     accepted = granted;
+    pending = !granted;
     if (granted) {
       dlog.info(first ? 'ready for commands' : 'device accepted; ready for commands');
       connection.openOutbox();
@@ -202,12 +205,16 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     onConnect: (since) => {
       clearTimers();
       accepted = false;
+      pending = false;
       void subscribe(++session, since, true);
     },
     onDisconnect: () => {
       session++;
       accepted = false;
       clearTimers();
+      // The server drops a pending device's link when an operator accepts it: come back at once.
+      if (pending) connection.resetBackoff();
+      pending = false;
     },
     onMessage: (topic, payload) => router.handle(topic, payload),
     ...(options.backoff ? { backoff: options.backoff } : {}),

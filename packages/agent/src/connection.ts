@@ -125,6 +125,11 @@ export class DeviceConnection {
     });
   }
 
+  /** Makes the next reconnect come soon (a fresh backoff window). */
+  resetBackoff(): void {
+    this.backoff.reset();
+  }
+
   /** Lets queued messages out; called once the device's subscription was granted. */
   openOutbox(): void {
     this.outboxOpen = true;
