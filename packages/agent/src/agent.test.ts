@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CommandResponse, check, DeviceStatus, Telemetry, topics } from '@outpost/protocol';
+import type { AedesOptions, Subscription } from 'aedes';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { freePort, startBroker, type TestBroker } from '../test/broker.js';
 import { type AgentHandle, startAgent } from './agent.js';
@@ -29,7 +30,7 @@ afterEach(async () => {
 });
 
 /** A broker that, like the server's, accepts only this device's credentials. */
-function deviceAuth(accepted: { value: boolean } = { value: true }) {
+function deviceAuth(accepted: { value: boolean } = { value: true }): AedesOptions {
   return {
     authenticate: (
       _client: unknown,
@@ -39,8 +40,8 @@ function deviceAuth(accepted: { value: boolean } = { value: true }) {
     ) => done(null, username === DEVICE && password?.toString() === SECRET),
     authorizeSubscribe: (
       _client: unknown,
-      sub: { topic: string },
-      done: (err: Error | null, sub?: { topic: string } | null) => void,
+      sub: Subscription,
+      done: (err: Error | null, sub?: Subscription | null) => void,
     ) => done(null, accepted.value ? sub : null), // null: SUBACK 0x80, as the server's broker answers a pending device
   };
 }
