@@ -162,7 +162,7 @@ export function spawnAgent(
     ...(opts.args ?? []),
   ];
   if (opts.enroll) args.push('--enroll', opts.enroll);
-  const proc = spawn(process.execPath, args, {
+  const proc = spawn(opts.node ?? process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });

@@ -108,7 +108,11 @@ function attempt(options: EnrollOptions): Promise<Attempt> {
           finish({ ok: false, reason: 'the server refused the enrollment subscription' });
           return;
         }
-        const request = parse(EnrollRequest, { nonce, facts: options.facts }, 'enrollment request');
+        const request = parse(
+          EnrollRequest,
+          { nonce, token: options.token, facts: options.facts },
+          'enrollment request',
+        );
         client.publish(topics.enrollRequest(nonce), JSON.stringify(request), { qos: 1 }, (pubErr) => {
           if (pubErr) finish({ ok: false, reason: `could not send the enrollment request: ${pubErr.message}` });
         });

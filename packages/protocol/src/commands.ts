@@ -5,7 +5,7 @@
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import { ExecArgs, ExecResult } from './capabilities/exec.js';
-import { SystemInfo, SystemInfoArgs } from './capabilities/system.js';
+import { SystemInfo, SystemInfoArgs, SystemPing, SystemPingArgs } from './capabilities/system.js';
 
 export interface CommandSpec<A extends TSchema = TSchema, R extends TSchema = TSchema> {
   args: A;
@@ -29,6 +29,12 @@ export const commands = {
     result: SystemInfo,
     streams: false,
     summary: 'Hostname, OS, kernel, architecture, addresses',
+  }),
+  'system/ping': spec({
+    args: SystemPingArgs,
+    result: SystemPing,
+    streams: false,
+    summary: "Answer at once with the device's clock: liveness and latency",
   }),
 } as const;
 

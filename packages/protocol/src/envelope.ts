@@ -102,7 +102,18 @@ export type DeviceEvent = Static<typeof DeviceEvent>;
 
 /** Enrollment over MQTT: the agent connects as user `enroll` with the token as password. */
 export const ENROLL_USERNAME = 'enroll';
-export const EnrollRequest = Type.Object({ nonce: Id, facts: DeviceFacts }, strict);
+export const EnrollRequest = Type.Object(
+  {
+    nonce: Id,
+    /**
+     * The enrollment token again: the embedded broker already checked it at CONNECT,
+     * but an external broker cannot, so the server always checks the one in the request.
+     */
+    token: Type.String({ minLength: 1, maxLength: 256 }),
+    facts: DeviceFacts,
+  },
+  strict,
+);
 export type EnrollRequest = Static<typeof EnrollRequest>;
 export const EnrollResponse = Type.Union([
   Type.Object(

@@ -147,10 +147,11 @@ const envelopeCases: Record<string, SchemaCase> = {
   },
   EnrollRequest: {
     schema: envelope.EnrollRequest,
-    full: [{ nonce: 'Abcdefghijklmnop_-12', facts }],
+    full: [{ nonce: 'Abcdefghijklmnop_-12', token: 'ope_abc', facts }],
     invalid: [
-      ['nonce with slash', { nonce: 'a/b', facts }, '/nonce'],
-      ['nonce with wildcard', { nonce: '+', facts }, '/nonce'],
+      ['nonce with slash', { nonce: 'a/b', token: 'ope_abc', facts }, '/nonce'],
+      ['nonce with wildcard', { nonce: '+', token: 'ope_abc', facts }, '/nonce'],
+      ['empty token', { nonce: 'abc', token: '', facts }, '/token'],
     ],
   },
   EnrollResponse: {
@@ -281,6 +282,21 @@ const commandCases: Record<string, { args: SchemaCase; result: SchemaCase }> = {
         ],
         ['negative uptime', { ...systemInfo, uptime: -1 }, '/uptime'],
         ['mac not a string', { ...systemInfo, macs: [1] }, '/macs/0'],
+      ],
+    },
+  },
+  'system/ping': {
+    args: {
+      schema: commands['system/ping'].args,
+      full: [{}],
+      invalid: [['any field', { x: 1 }, "unknown field 'x'"]],
+    },
+    result: {
+      schema: commands['system/ping'].result,
+      full: [{ pong: true, time: 1700000000000 }],
+      invalid: [
+        ['pong false', { pong: false, time: 1 }, '/pong'],
+        ['negative time', { pong: true, time: -1 }, '/time'],
       ],
     },
   },

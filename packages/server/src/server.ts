@@ -39,8 +39,6 @@ export interface OutpostServer {
   close(): Promise<void>;
 }
 
-const ENROLL_TOKEN_MEMORY_MS = 5 * 60 * 1000;
-
 export async function startServer(
   options: ServerOptions & { logDestination?: NodeJS.WritableStream } = {},
 ): Promise<OutpostServer> {
@@ -65,8 +63,6 @@ export async function startServer(
   const enrollment = new EnrollmentService(db, devices, log);
   await tokens.bootstrapAdmin(adminTokenFile);
 
-  // Enrollment tokens seen at CONNECT, by nonce: the request payload does not repeat the secret.
-  const enrollTokens = new Map<string, { token: string; at: number }>();
   const serverCredential = { username: '$outpost-server', password: randomBytes(32).toString('base64url') };
   let broker: EmbeddedBroker | null = null;
   let link: BrokerLink;
@@ -83,9 +79,8 @@ export async function startServer(
           if (!row || row.status === 'revoked' || !secretMatches(secret, row.secret_hash)) return null;
           return { kind: 'device', deviceId, status: row.status as 'pending' | 'accepted' | 'rejected' };
         },
-        async checkEnrollmentToken(token, nonce) {
+        async checkEnrollmentToken(token) {
           const r = await enrollment.check(token);
-          if (r.ok) enrollTokens.set(nonce, { token, at: Date.now() });
           return r.ok ? { ok: true } : { ok: false, reason: r.reason };
         },
       },
@@ -125,11 +120,6 @@ export async function startServer(
     commands,
     enrollment,
     log,
-    enrollTokenFor: (nonce) => {
-      const e = enrollTokens.get(nonce);
-      enrollTokens.delete(nonce);
-      return e && Date.now() - e.at < ENROLL_TOKEN_MEMORY_MS ? e.token : undefined;
-    },
   });
 
   const app = await buildApp({
@@ -155,8 +145,6 @@ export async function startServer(
       devices
         .sweepSilent(config.missedHeartbeats, DEFAULT_HEARTBEAT_SECONDS)
         .catch((err: unknown) => log.error({ err }, 'presence sweep failed'));
-      const now = Date.now();
-      for (const [n, e] of enrollTokens) if (now - e.at > ENROLL_TOKEN_MEMORY_MS) enrollTokens.delete(n);
     }, 1000),
   ];
   for (const t of timers) t.unref();

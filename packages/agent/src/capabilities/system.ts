@@ -96,6 +96,7 @@ export function createSystemCapability(): Capability {
     name: 'system',
     actions: {
       info: action('system/info', async () => systemInfo()),
+      ping: action('system/ping', async () => ({ pong: true as const, time: Date.now() })),
     },
   };
 }

