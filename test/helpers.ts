@@ -144,6 +144,8 @@ export function spawnAgent(
     transport?: 'mqtts' | 'wss';
     args?: string[];
     env?: NodeJS.ProcessEnv;
+    /** Another Node.js binary to run the agent bundle with (e.g. Node 18). */
+    node?: string;
   } = {},
 ): TestAgent {
   const stateDir = opts.stateDir ?? tempDir('outpost-agent-');
