@@ -34,12 +34,17 @@ export async function enrolledDeviceId(stateDir: string): Promise<string | undef
   }
 }
 
-/** The argv after `node`: the agent's bin and its flags. */
+/** The argv after `node`: the agent's bin and its flags (never the token: argv is visible in ps). */
 export function agentArgv(o: DemoAgentOptions): string[] {
-  const argv = [o.agentBin, '--server', o.broker, '--ca', o.caFile];
-  if (o.enrollToken) argv.push('--enroll', o.enrollToken);
-  argv.push('--state-dir', o.stateDir);
-  return argv;
+  return [o.agentBin, '--server', o.broker, '--ca', o.caFile, '--state-dir', o.stateDir];
+}
+
+/** The agent's environment: the enrollment token travels here, not on the command line. */
+export function agentEnv(o: DemoAgentOptions, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env = { ...base };
+  delete env.OUTPOST_AGENT_ENROLL_TOKEN;
+  if (o.enrollToken) env.OUTPOST_AGENT_ENROLL_TOKEN = o.enrollToken;
+  return env;
 }
 
 export class DemoAgent {
@@ -65,7 +70,7 @@ export class DemoAgent {
     await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
     const log = openSync(o.logFile, 'a');
     try {
-      const child = spawn(process.execPath, agentArgv(o), { stdio: ['ignore', log, log] });
+      const child = spawn(process.execPath, agentArgv(o), { stdio: ['ignore', log, log], env: agentEnv(o) });
       const agent = new DemoAgent(child);
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', resolve);

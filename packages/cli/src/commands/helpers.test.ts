@@ -1,6 +1,6 @@
 /** The pure pieces behind the commands: request bodies, tag edits, summaries, the agent line. */
 import { describe, expect, it } from 'vitest';
-import { agentArgv } from '../demo-agent.js';
+import { agentArgv, agentEnv } from '../demo-agent.js';
 import { summarizeArgs, summarizeOutcome } from './commands.js';
 import { nextTags, primaryIp } from './devices.js';
 import { serverOptions } from './server.js';
@@ -69,19 +69,12 @@ describe('server and demo', () => {
     });
   });
 
-  it('the demo agent enrolls only when it has no identity yet', () => {
+  it('the demo agent enrolls only when it has no identity yet, with the token in its environment', () => {
     const base = { agentBin: '/a.js', broker: 'mqtts://localhost:8883', caFile: '/ca', stateDir: '/s', logFile: '/l' };
-    expect(agentArgv({ ...base, enrollToken: 't' })).toEqual([
-      '/a.js',
-      '--server',
-      'mqtts://localhost:8883',
-      '--ca',
-      '/ca',
-      '--enroll',
-      't',
-      '--state-dir',
-      '/s',
-    ]);
-    expect(agentArgv(base)).not.toContain('--enroll');
+    const argv = agentArgv({ ...base, enrollToken: 'ope_t' });
+    expect(argv).toEqual(['/a.js', '--server', 'mqtts://localhost:8883', '--ca', '/ca', '--state-dir', '/s']);
+    expect(argv.join(' ')).not.toContain('ope_t');
+    expect(agentEnv({ ...base, enrollToken: 'ope_t' }, {}).OUTPOST_AGENT_ENROLL_TOKEN).toBe('ope_t');
+    expect(agentEnv(base, { OUTPOST_AGENT_ENROLL_TOKEN: 'stale' }).OUTPOST_AGENT_ENROLL_TOKEN).toBeUndefined();
   });
 });
