@@ -146,11 +146,16 @@ export function spawnAgent(
     env?: NodeJS.ProcessEnv;
     /** Another Node.js binary to run the agent bundle with (e.g. Node 18). */
     node?: string;
+    /** Broker URL to give the agent instead of the server's own (external-broker mode). */
+    serverUrl?: string;
   } = {},
 ): TestAgent {
   const stateDir = opts.stateDir ?? tempDir('outpost-agent-');
   const url =
-    opts.transport === 'wss' ? `wss://127.0.0.1:${ts.server.httpPort}/mqtt` : `mqtts://127.0.0.1:${ts.server.mqttPort}`;
+    opts.serverUrl ??
+    (opts.transport === 'wss'
+      ? `wss://127.0.0.1:${ts.server.httpPort}/mqtt`
+      : `mqtts://127.0.0.1:${ts.server.mqttPort}`);
   const args = [
     AGENT_BIN,
     '--server',
