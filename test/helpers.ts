@@ -15,9 +15,9 @@ export const ROOT = resolve(import.meta.dirname, '..');
 export const AGENT_BIN = join(ROOT, 'packages/agent/bin/outpost-agent.js');
 export const CLI_BIN = join(ROOT, 'packages/cli/bin/outpost.js');
 
-export function tempDir(prefix = 'outpost-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
+export { removeTempDirs, tempDir } from './tmp.js';
+
+import { tempDir } from './tmp.js';
 
 export async function waitUntil<T>(
   fn: () => T | Promise<T>,

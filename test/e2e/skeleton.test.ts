@@ -202,3 +202,18 @@ describe('over WebSocket', () => {
     await waitUntil(async () => (await ts.device(wsDevice.id))?.online === false, 'wss agent offline after stop');
   });
 });
+
+describe('secrets hygiene', () => {
+  it('no token or device secret appears in the server log or the agent log', async () => {
+    const { readFileSync } = await import('node:fs');
+    const serverLog = readFileSync(ts.logFile, 'utf8');
+    const agentLog = agent.output();
+    expect(serverLog.length).toBeGreaterThan(0);
+    const secrets = [ts.token, agent.identity().secret];
+    // Every secret Outpost makes has a typed prefix: none may appear in full in any log.
+    for (const log of [serverLog, agentLog]) {
+      for (const s of secrets) expect(log).not.toContain(s);
+      expect(log).not.toMatch(/\b(opt|ope|ops)_[A-Za-z0-9_-]{40,}/);
+    }
+  });
+});
