@@ -4,8 +4,7 @@
  * the real CLI as a process, and raw MQTT clients for hostile-device tests.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type OutpostServer, type ServerOptions, startServer } from '@outpost/server';
 import mqtt, { type MqttClient } from 'mqtt';
