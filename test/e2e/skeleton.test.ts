@@ -80,7 +80,7 @@ describe('commands', () => {
     expect(r.body.status).toBe('succeeded');
     expect(r.body.result.exitCode).toBe(0);
     expect(r.body.result.stdout).toContain('Linux');
-    expect(r.body.createdBy).toMatch(/^token:/);
+    expect(r.body.createdBy).toBe('user:admin');
     expect(r.body.durationMs).toBeGreaterThanOrEqual(0);
   });
 

@@ -31,6 +31,10 @@ export const ServerConfigSchema = Type.Object(
     commandTtl: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }),
     /** A device is marked offline after this many missed heartbeats. */
     missedHeartbeats: Type.Integer({ minimum: 2, maximum: 100 }),
+    /** A browser session ends after this many idle seconds... */
+    sessionIdle: Type.Integer({ minimum: 60, maximum: 30 * 86400 }),
+    /** ...and at the latest this many seconds after login. */
+    sessionMax: Type.Integer({ minimum: 300, maximum: 90 * 86400 }),
     tlsCert: Type.Union([Type.String(), Type.Null()]),
     tlsKey: Type.Union([Type.String(), Type.Null()]),
   },
@@ -52,6 +56,8 @@ export const defaultConfig: ServerConfig = {
   logLevel: 'info',
   commandTtl: 3600,
   missedHeartbeats: 3,
+  sessionIdle: 30 * 60,
+  sessionMax: 12 * 3600,
   tlsCert: null,
   tlsKey: null,
 };
@@ -78,6 +84,8 @@ const envKeys: Record<string, keyof ServerConfig> = {
   OUTPOST_LOG_LEVEL: 'logLevel',
   OUTPOST_COMMAND_TTL: 'commandTtl',
   OUTPOST_MISSED_HEARTBEATS: 'missedHeartbeats',
+  OUTPOST_SESSION_IDLE: 'sessionIdle',
+  OUTPOST_SESSION_MAX: 'sessionMax',
   OUTPOST_TLS_CERT: 'tlsCert',
   OUTPOST_TLS_KEY: 'tlsKey',
 };

@@ -15,11 +15,15 @@ import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './log.js';
 import { assertPrivateFile, secretMatches } from './secrets.js';
 import { ApiTokenService } from './services/api-tokens.js';
+import { AuditService } from './services/audit.js';
 import { CommandService } from './services/commands.js';
 import { DeviceService } from './services/devices.js';
 import { EnrollmentService } from './services/enrollment.js';
 import type { Services } from './services/index.js';
 import { startIngest } from './services/ingest.js';
+import { RateLimiter } from './services/rate-limit.js';
+import { SessionService } from './services/sessions.js';
+import { UserService } from './services/users.js';
 import { openDatabase } from './store/db.js';
 import { ensureTls } from './tls/ca.js';
 
@@ -58,9 +62,18 @@ export async function startServer(
 
   const db = await openDatabase(config.database, config.dataDir);
   const bus = new Bus();
-  const tokens = new ApiTokenService(db, log);
+  const limiters = {
+    account: new RateLimiter(5, 15 * 60_000),
+    ip: new RateLimiter(30, 15 * 60_000),
+    invite: new RateLimiter(10, 15 * 60_000),
+  };
+  const audit = new AuditService(db);
+  const users = new UserService(db, log, limiters.invite);
+  const sessionPolicy = { idleSeconds: config.sessionIdle, absoluteSeconds: config.sessionMax };
+  const sessions = new SessionService(db, users, log, limiters, sessionPolicy);
+  const tokens = new ApiTokenService(db, users, log);
   const devices = new DeviceService(db, bus, log);
-  const enrollment = new EnrollmentService(db, devices, log);
+  const enrollment = new EnrollmentService(db, devices, audit, log);
   await tokens.bootstrapAdmin(adminTokenFile);
 
   const serverCredential = { username: '$outpost-server', password: randomBytes(32).toString('base64url') };
@@ -99,7 +112,7 @@ export async function startServer(
   }
 
   const commands = new CommandService(db, devices, link, bus, log, config.commandTtl);
-  const services: Services = { tokens, devices, enrollment, commands };
+  const services: Services = { tokens, users, sessions, sessionPolicy, audit, devices, enrollment, commands };
   bus.on('device.disconnect', (id) => link.disconnectDevice(id));
   bus.on('device.disconnect', (id) => {
     devices
@@ -145,6 +158,7 @@ export async function startServer(
       devices
         .sweepSilent(config.missedHeartbeats, DEFAULT_HEARTBEAT_SECONDS)
         .catch((err: unknown) => log.error({ err }, 'presence sweep failed'));
+      for (const l of Object.values(limiters)) l.sweep();
     }, 1000),
   ];
   for (const t of timers) t.unref();

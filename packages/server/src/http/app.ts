@@ -12,13 +12,26 @@ import type { Services } from '../services/index.js';
 import { VERSION } from '../version.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './errors.js';
+import { apiTokenRoutes } from './routes/api-tokens.js';
+import { auditRoutes } from './routes/audit.js';
+import { authRoutes } from './routes/auth.js';
 import { commandRoutes } from './routes/commands.js';
 import { deviceRoutes } from './routes/devices.js';
 import { enrollmentRoutes } from './routes/enrollment.js';
 import { healthRoutes } from './routes/health.js';
+import { userRoutes } from './routes/users.js';
 
 /** Every API route family, registered under /api/v1: add new ones here. */
-const routeFamilies = [healthRoutes, enrollmentRoutes, deviceRoutes, commandRoutes];
+const routeFamilies = [
+  healthRoutes,
+  authRoutes,
+  userRoutes,
+  apiTokenRoutes,
+  auditRoutes,
+  enrollmentRoutes,
+  deviceRoutes,
+  commandRoutes,
+];
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -56,7 +69,7 @@ export async function buildApp(opts: {
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : queryAjv).compile(schema));
   installErrorHandling(app);
-  installAuth(app, opts.services.tokens);
+  installAuth(app, opts.services);
 
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-content-type-options', 'nosniff');

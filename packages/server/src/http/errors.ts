@@ -33,8 +33,11 @@ function classify(err: FastifyError): OutpostError {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = classify(err);
+    req.errorCode = e.code;
     if (e.code === 'E_INTERNAL') req.log.error({ err }, 'request failed');
     else req.log.info({ code: e.code, msg: e.message }, 'request rejected');
+    const retryAfter = (e.details as { retryAfter?: number } | undefined)?.retryAfter;
+    if (e.code === 'E_RATE_LIMITED' && retryAfter) reply.header('retry-after', String(retryAfter));
     return reply.status(httpStatusOf[e.code]).send({ error: e.toBody() });
   });
   app.setNotFoundHandler((req, reply) =>

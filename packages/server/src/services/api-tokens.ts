@@ -1,31 +1,62 @@
-/** Personal API tokens: bearer credentials stored as hashes; the first-start admin token is one of them. */
+/**
+ * Personal API tokens: bearer credentials of a user, stored as hashes, with a
+ * role ceiling, an optional device scope and expiry. The first-start admin token
+ * is one of them (of the bootstrap `admin` user).
+ */
 import { writeFileSync } from 'node:fs';
-import { OutpostError } from '@outpost/protocol';
-import type { Actor, Role } from '../actor.js';
+import { isValidId, OutpostError } from '@outpost/protocol';
+import { type Actor, minRole, type Role, roleAtLeast } from '../actor.js';
 import type { Logger } from '../log.js';
 import { hashSecret, newId, newSecret } from '../secrets.js';
 import type { Db } from '../store/db.js';
+import type { UserService } from './users.js';
+
+export interface ApiTokenView {
+  id: string;
+  name: string;
+  role: Role;
+  tags: string[];
+  userId: string | null;
+  userName: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 export class ApiTokenService {
   constructor(
     private readonly db: Db,
+    private readonly users: UserService,
     private readonly log: Logger,
   ) {}
 
   /** Creates the admin token on first start and writes it to `file` (mode 0600); never logs it. */
   async bootstrapAdmin(file: string): Promise<boolean> {
     const any = await this.db.selectFrom('api_tokens').select('id').limit(1).executeTakeFirst();
+    const admin = await this.users.ensureBootstrapAdmin();
     if (any) return false;
-    const token = await this.create({ name: 'admin (first start)', role: 'admin' }, null);
+    const token = await this.#insert({
+      name: 'admin (first start)',
+      role: 'admin',
+      userId: admin.id,
+      tags: [],
+      ttl: undefined,
+    });
     writeFileSync(file, `${token.token}\n`, { mode: 0o600 });
     this.log.info({ file }, 'created the admin API token; it is in this file (mode 0600)');
     return true;
   }
 
-  async create(
-    input: { name: string; role: Role; ttl?: number },
-    createdBy: string | null,
-  ): Promise<{ id: string; token: string }> {
+  async #insert(input: {
+    name: string;
+    role: Role;
+    userId: string;
+    tags: string[];
+    ttl: number | undefined;
+  }): Promise<{ id: string; token: string }> {
     const token = newSecret('opt');
     const now = Date.now();
     const id = newId('tok', 12);
@@ -37,13 +68,82 @@ export class ApiTokenService {
         role: input.role,
         token_hash: hashSecret(token),
         created_at: now,
-        created_by: createdBy,
+        created_by: input.userId,
         expires_at: input.ttl ? now + input.ttl * 1000 : null,
         revoked_at: null,
         last_used_at: null,
+        user_id: input.userId,
+        scope_tags: JSON.stringify([...new Set(input.tags)].sort()),
       })
       .execute();
     return { id, token };
+  }
+
+  /** A token for the acting user; its role may not exceed the user's. */
+  async create(
+    input: { name: string; role?: Role | undefined; ttl?: number | undefined; tags?: string[] | undefined },
+    actor: Actor,
+  ): Promise<ApiTokenView & { token: string }> {
+    if (!actor.userId) throw new OutpostError('E_DENIED', 'only users own API tokens');
+    const role = input.role ?? actor.role;
+    if (!roleAtLeast(actor.role, role))
+      throw new OutpostError('E_DENIED', `a ${actor.role} cannot create a ${role} token`);
+    const created = await this.#insert({
+      name: input.name,
+      role,
+      userId: actor.userId,
+      tags: input.tags ?? [],
+      ttl: input.ttl,
+    });
+    const view = (await this.list(actor.userId)).find((t) => t.id === created.id);
+    if (!view) throw new OutpostError('E_INTERNAL', 'token vanished');
+    return { ...view, token: created.token };
+  }
+
+  async list(userId?: string): Promise<ApiTokenView[]> {
+    let q = this.db
+      .selectFrom('api_tokens')
+      .leftJoin('users', 'users.id', 'api_tokens.user_id')
+      .selectAll('api_tokens')
+      .select('users.name as user_name')
+      .orderBy('api_tokens.created_at', 'desc');
+    if (userId) q = q.where('api_tokens.user_id', '=', userId);
+    return (await q.execute()).map((r) => ({
+      id: r.id,
+      name: r.name,
+      role: r.role as Role,
+      tags: JSON.parse(r.scope_tags) as string[],
+      userId: r.user_id,
+      userName: r.user_name,
+      createdAt: iso(r.created_at) ?? '',
+      expiresAt: iso(r.expires_at),
+      lastUsedAt: iso(r.last_used_at),
+      revokedAt: iso(r.revoked_at),
+    }));
+  }
+
+  /** Revokes a token; users revoke their own, admins any. */
+  async revoke(id: string, actor: Actor): Promise<void> {
+    const row = isValidId(id)
+      ? await this.db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst()
+      : undefined;
+    if (!row || (actor.role !== 'admin' && row.user_id !== actor.userId))
+      throw new OutpostError('E_NOT_FOUND', `API token '${id.slice(0, 80)}' not found`);
+    await this.db
+      .updateTable('api_tokens')
+      .set({ revoked_at: Date.now() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+
+  async revokeAllFor(userId: string): Promise<void> {
+    await this.db
+      .updateTable('api_tokens')
+      .set({ revoked_at: Date.now() })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .execute();
   }
 
   /** Resolves a bearer token to its actor, or throws E_UNAUTHENTICATED. */
@@ -59,10 +159,19 @@ export class ApiTokenService {
     if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) {
       throw new OutpostError('E_UNAUTHENTICATED', 'invalid API token');
     }
+    const user = row.user_id ? await this.users.row(row.user_id) : undefined;
+    if (!user) throw new OutpostError('E_UNAUTHENTICATED', 'invalid API token');
     // Last-use is informational; cap write frequency to once a minute per token.
     if (row.last_used_at === null || now - row.last_used_at > 60_000) {
       await this.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
     }
-    return { kind: 'token', id: row.id, name: row.name, role: row.role as Role };
+    return {
+      kind: 'token',
+      id: row.id,
+      userId: user.id,
+      name: user.name,
+      role: minRole(row.role as Role, user.role as Role),
+      scopes: [JSON.parse(user.scope_tags) as string[], JSON.parse(row.scope_tags) as string[]],
+    };
   }
 }

@@ -15,7 +15,7 @@ import {
   parseJson,
   topics,
 } from '@outpost/protocol';
-import { type Actor, actorRef } from '../actor.js';
+import { type Actor, actorRef, inScope } from '../actor.js';
 import type { BrokerLink } from '../broker/link.js';
 import type { Bus } from '../bus.js';
 import type { Logger } from '../log.js';
@@ -98,7 +98,7 @@ export class CommandService {
     const spec = commandSpec(input.capability, input.action);
     if (!spec) throw new OutpostError('E_BAD_ARGS', `unknown command '${input.capability}/${input.action}'`);
     const args = parse(spec.args, input.args ?? {}, `args of ${input.capability}/${input.action}`);
-    const device = await this.devices.resolve(deviceRef);
+    const device = await this.devices.resolve(deviceRef, actor);
     if (device.status !== 'accepted') {
       throw new OutpostError(
         'E_CONFLICT',
@@ -134,16 +134,20 @@ export class CommandService {
     return toView(row);
   }
 
-  async get(id: string): Promise<CommandView> {
+  /** A command, if the actor may see its device (E_NOT_FOUND otherwise, so ids do not leak). */
+  async get(id: string, actor?: Actor): Promise<CommandView> {
     const row = isValidId(id)
       ? await this.db.selectFrom('commands').selectAll().where('id', '=', id).executeTakeFirst()
       : undefined;
-    if (!row) throw new OutpostError('E_NOT_FOUND', `command '${id.slice(0, 80)}' not found`);
+    const device = row && actor ? await this.devices.row(row.device_id) : undefined;
+    if (!row || (actor && (!device || !inScope(actor, JSON.parse(device.tags) as string[])))) {
+      throw new OutpostError('E_NOT_FOUND', `command '${id.slice(0, 80)}' not found`);
+    }
     return toView(row);
   }
 
-  async listForDevice(deviceRef: string, limit = 100): Promise<CommandView[]> {
-    const device = await this.devices.resolve(deviceRef);
+  async listForDevice(deviceRef: string, actor?: Actor, limit = 100): Promise<CommandView[]> {
+    const device = await this.devices.resolve(deviceRef, actor);
     const rows = await this.db
       .selectFrom('commands')
       .selectAll()

@@ -1,5 +1,6 @@
 /** Devices: the record, its lifecycle (pending → accepted → revoked/rejected), presence and facts. */
 import { type DeviceFacts, isValidId, OutpostError } from '@outpost/protocol';
+import { type Actor, inScope } from '../actor.js';
 import type { Bus } from '../bus.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/db.js';
@@ -64,12 +65,13 @@ export class DeviceService {
     private readonly log: Logger,
   ) {}
 
-  async list(filter: DeviceFilter = {}): Promise<DeviceView[]> {
+  /** Devices the actor may see (all of them without an actor: server-internal use). */
+  async list(filter: DeviceFilter = {}, actor?: Actor): Promise<DeviceView[]> {
     let q = this.db.selectFrom('devices').selectAll().orderBy('enrolled_at', 'asc');
     if (filter.status) q = q.where('status', '=', filter.status);
     if (filter.online !== undefined) q = q.where('online', '=', filter.online ? 1 : 0);
     const rows = await q.execute();
-    const views = rows.map(toView);
+    const views = rows.map(toView).filter((d) => !actor || inScope(actor, d.tags));
     return filter.tag ? views.filter((d) => d.tags.includes(filter.tag as string)) : views;
   }
 
@@ -78,18 +80,24 @@ export class DeviceService {
     return this.db.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  /** Finds a device by id, or by name when exactly one device has it. */
-  async resolve(ref: string): Promise<DeviceTable> {
+  /**
+   * Finds a device by id, or by name when exactly one device the actor can see has
+   * it. A device outside the actor's scope is E_NOT_FOUND, never E_DENIED, so ids do not leak.
+   */
+  async resolve(ref: string, actor?: Actor): Promise<DeviceTable> {
+    const visible = (d: DeviceTable) => !actor || inScope(actor, JSON.parse(d.tags) as string[]);
     const byId = await this.row(ref);
-    if (byId) return byId;
-    const byName = await this.db.selectFrom('devices').selectAll().where('name', '=', ref).limit(2).execute();
+    if (byId && visible(byId)) return byId;
+    const byName = (
+      await this.db.selectFrom('devices').selectAll().where('name', '=', ref).limit(100).execute()
+    ).filter(visible);
     if (byName.length === 1 && byName[0]) return byName[0];
     if (byName.length > 1) throw new OutpostError('E_CONFLICT', `more than one device is named '${ref}'; use its id`);
     throw new OutpostError('E_NOT_FOUND', `device '${ref.slice(0, 80)}' not found`);
   }
 
-  async get(ref: string): Promise<DeviceView> {
-    return toView(await this.resolve(ref));
+  async get(ref: string, actor?: Actor): Promise<DeviceView> {
+    return toView(await this.resolve(ref, actor));
   }
 
   async create(input: {
@@ -121,8 +129,8 @@ export class DeviceService {
     return toView(row);
   }
 
-  async setStatus(ref: string, status: DeviceStatusName): Promise<DeviceView> {
-    const row = await this.resolve(ref);
+  async setStatus(ref: string, status: DeviceStatusName, actor?: Actor): Promise<DeviceView> {
+    const row = await this.resolve(ref, actor);
     const from = row.status as DeviceStatusName;
     if (from === status) return toView(row);
     if (from === 'revoked') throw new OutpostError('E_CONFLICT', `device ${row.id} is revoked; enroll it again`);
@@ -135,8 +143,12 @@ export class DeviceService {
     return view;
   }
 
-  async update(ref: string, patch: { name?: string | undefined; tags?: string[] | undefined }): Promise<DeviceView> {
-    const row = await this.resolve(ref);
+  async update(
+    ref: string,
+    patch: { name?: string | undefined; tags?: string[] | undefined },
+    actor?: Actor,
+  ): Promise<DeviceView> {
+    const row = await this.resolve(ref, actor);
     const set: Partial<DeviceTable> = {};
     if (patch.name !== undefined) set.name = patch.name;
     if (patch.tags !== undefined) set.tags = JSON.stringify([...new Set(patch.tags)].sort());
@@ -146,8 +158,8 @@ export class DeviceService {
     return view;
   }
 
-  async remove(ref: string): Promise<void> {
-    const row = await this.resolve(ref);
+  async remove(ref: string, actor?: Actor): Promise<DeviceTable> {
+    const row = await this.resolve(ref, actor);
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('presence').where('device_id', '=', row.id).execute();
       await trx.deleteFrom('commands').where('device_id', '=', row.id).execute();
@@ -156,10 +168,11 @@ export class DeviceService {
     this.log.info({ deviceId: row.id }, 'device deleted');
     this.bus.emit('device.disconnect', row.id);
     this.bus.emit('device.deleted', row.id);
+    return row;
   }
 
-  async presence(ref: string, limit = 200): Promise<{ online: boolean; at: string }[]> {
-    const row = await this.resolve(ref);
+  async presence(ref: string, actor?: Actor, limit = 200): Promise<{ online: boolean; at: string }[]> {
+    const row = await this.resolve(ref, actor);
     const rows = await this.db
       .selectFrom('presence')
       .select(['online', 'at'])

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { hashSecret, newId, newSecret } from '../secrets.js';
 import type { Db } from '../store/db.js';
 import type { EnrollmentTokenTable } from '../store/schema.js';
+import type { AuditService } from './audit.js';
 import type { DeviceService } from './devices.js';
 
 export type EnrollmentTokenState = 'active' | 'expired' | 'revoked' | 'used-up';
@@ -64,6 +65,7 @@ export class EnrollmentService {
   constructor(
     private readonly db: Db,
     private readonly devices: DeviceService,
+    private readonly audit: AuditService,
     private readonly log: Logger,
   ) {}
 
@@ -155,6 +157,14 @@ export class EnrollmentService {
       enrollmentTokenId: row.id,
     });
     this.log.info({ deviceId: device.id, enrollmentTokenId: row.id, status }, 'device enrolled');
+    await this.audit.record({
+      actor: { ref: `enrollment-token:${row.id}`, name: row.name || null },
+      action: 'device.enroll',
+      target: device.id,
+      deviceId: device.id,
+      result: 'ok',
+      details: { status, hostname: facts.hostname, tags: device.tags },
+    });
     return { ok: true, deviceId: device.id, secret, status };
   }
 }

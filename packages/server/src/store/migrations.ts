@@ -92,6 +92,74 @@ const m001 = (postgres: boolean): Migration => ({
   },
 });
 
+/** Users, invitations, browser sessions, scoped API tokens and the audit log. */
+const m002 = (postgres: boolean): Migration => ({
+  async up(db: Db) {
+    await db.schema
+      .createTable('users')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('email', 'text')
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('scope_tags', 'text', (c) => c.notNull())
+      .addColumn('password_hash', 'text')
+      .addColumn('password_changed_at', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_by', 'text')
+      .execute();
+    await db.schema
+      .createTable('invitations')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('email', 'text')
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('scope_tags', 'text', (c) => c.notNull())
+      .addColumn('code_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('used_at', 'bigint')
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('user_id', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_by', 'text')
+      .execute();
+    await db.schema
+      .createTable('sessions')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('csrf_hash', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('ended_at', 'bigint')
+      .addColumn('ip', 'text')
+      .addColumn('user_agent', 'text')
+      .execute();
+    await db.schema.createIndex('sessions_user').on('sessions').column('user_id').execute();
+    await db.schema.alterTable('api_tokens').addColumn('user_id', 'text').execute();
+    await db.schema
+      .alterTable('api_tokens')
+      .addColumn('scope_tags', 'text', (c) => c.notNull().defaultTo('[]'))
+      .execute();
+    await db.schema
+      .createTable('audit')
+      .addColumn('id', postgres ? 'bigserial' : 'integer', (c) => c.primaryKey())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('actor', 'text', (c) => c.notNull())
+      .addColumn('actor_name', 'text')
+      .addColumn('ip', 'text')
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('target', 'text')
+      .addColumn('device_id', 'text')
+      .addColumn('result', 'text', (c) => c.notNull())
+      .addColumn('error_code', 'text')
+      .addColumn('details', 'text')
+      .execute();
+    await db.schema.createIndex('audit_at').on('audit').column('at').execute();
+    await db.schema.createIndex('audit_device').on('audit').columns(['device_id', 'at']).execute();
+  },
+});
+
 export function migrationProvider(postgres: boolean): MigrationProvider {
-  return { getMigrations: async () => ({ '001_initial': m001(postgres) }) };
+  return { getMigrations: async () => ({ '001_initial': m001(postgres), '002_users_audit': m002(postgres) }) };
 }

@@ -11,6 +11,8 @@ export interface ApiTokenTable {
   expires_at: number | null;
   revoked_at: number | null;
   last_used_at: number | null;
+  user_id: string | null;
+  scope_tags: Generated<string>;
 }
 
 export interface EnrollmentTokenTable {
@@ -75,7 +77,65 @@ export interface CommandTable {
   error: string | null;
 }
 
+export interface UserTable {
+  id: string;
+  name: string;
+  email: string | null;
+  role: string;
+  scope_tags: string;
+  password_hash: string | null;
+  password_changed_at: number | null;
+  created_at: number;
+  created_by: string | null;
+}
+
+export interface InvitationTable {
+  id: string;
+  name: string;
+  email: string | null;
+  role: string;
+  scope_tags: string;
+  code_hash: string;
+  expires_at: number;
+  used_at: number | null;
+  revoked_at: number | null;
+  user_id: string | null;
+  created_at: number;
+  created_by: string | null;
+}
+
+export interface SessionTable {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  csrf_hash: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  ended_at: number | null;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  at: number;
+  actor: string;
+  actor_name: string | null;
+  ip: string | null;
+  action: string;
+  target: string | null;
+  device_id: string | null;
+  result: string;
+  error_code: string | null;
+  details: string | null;
+}
+
 export interface Database {
+  users: UserTable;
+  invitations: InvitationTable;
+  sessions: SessionTable;
+  audit: AuditTable;
   api_tokens: ApiTokenTable;
   enrollment_tokens: EnrollmentTokenTable;
   devices: DeviceTable;

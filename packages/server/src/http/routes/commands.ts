@@ -33,7 +33,7 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
   app.post<{ Params: Static<typeof DeviceRef>; Body: Static<typeof SendBody>; Querystring: Static<typeof SendQuery> }>(
     '/devices/:device/commands',
     {
-      config: { permission: 'commands:run' },
+      config: { permission: 'commands:run', audit: 'command.send' },
       schema: {
         summary: 'Send a command to a device',
         description:
@@ -47,6 +47,11 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
     },
     async (req, reply) => {
       const created = await commands.create(req.params.device, req.body, req.actor);
+      req.auditNote = {
+        target: created.id,
+        deviceId: created.deviceId,
+        details: { command: `${created.capability}/${created.action}`, args: created.args },
+      };
       if (!req.query.wait) return reply.status(202).send(created);
       const done = await commands.waitFor(created.id, (req.query.timeout ?? 30) * 1000);
       const finished = done.status === 'succeeded' || done.status === 'failed' || done.status === 'expired';
@@ -64,7 +69,7 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
         response: { 200: listOf(Command), ...errors },
       },
     },
-    async (req) => ({ items: await commands.listForDevice(req.params.device) }),
+    async (req) => ({ items: await commands.listForDevice(req.params.device, req.actor) }),
   );
   app.get<{ Params: Static<typeof IdParam> }>(
     '/commands/:id',
@@ -72,7 +77,7 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
       config: { permission: 'commands:read' },
       schema: { summary: 'Show a command', tags: ['commands'], params: IdParam, response: { 200: Command, ...errors } },
     },
-    async (req) => commands.get(req.params.id),
+    async (req) => commands.get(req.params.id, req.actor),
   );
   app.get<{ Params: Static<typeof IdParam>; Querystring: Static<typeof StreamQuery> }>(
     '/commands/:id/events',
@@ -88,7 +93,7 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
       },
     },
     async (req, reply) => {
-      await commands.get(req.params.id); // 404 before we switch to a stream
+      await commands.get(req.params.id, req.actor); // 404 before we switch to a stream
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {

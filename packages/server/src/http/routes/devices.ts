@@ -43,7 +43,7 @@ export async function deviceRoutes(app: FastifyInstance, { services }: { service
         response: { 200: listOf(Device), ...errors },
       },
     },
-    async (req) => ({ items: await devices.list(req.query) }),
+    async (req) => ({ items: await devices.list(req.query, req.actor) }),
   );
   app.get<WithDevice>(
     '/devices/:device',
@@ -56,7 +56,7 @@ export async function deviceRoutes(app: FastifyInstance, { services }: { service
         response: { 200: Device, ...errors },
       },
     },
-    async (req) => devices.get(req.params.device),
+    async (req) => devices.get(req.params.device, req.actor),
   );
   for (const [action, status] of [
     ['accept', 'accepted'],
@@ -66,7 +66,7 @@ export async function deviceRoutes(app: FastifyInstance, { services }: { service
     app.post<WithDevice>(
       `/devices/:device/${action}`,
       {
-        config: { permission: 'devices:write' },
+        config: { permission: 'devices:write', audit: `device.${action}` },
         schema: {
           summary: `${action[0]?.toUpperCase()}${action.slice(1)} a device`,
           tags: ['devices'],
@@ -74,13 +74,17 @@ export async function deviceRoutes(app: FastifyInstance, { services }: { service
           response: { 200: Device, ...errors },
         },
       },
-      async (req) => devices.setStatus(req.params.device, status),
+      async (req) => {
+        const d = await devices.setStatus(req.params.device, status, req.actor);
+        req.auditNote = { target: d.id, deviceId: d.id };
+        return d;
+      },
     );
   }
   app.patch<WithDevice & { Body: Static<typeof PatchBody> }>(
     '/devices/:device',
     {
-      config: { permission: 'devices:write' },
+      config: { permission: 'devices:write', audit: 'device.update' },
       schema: {
         summary: 'Rename or tag a device',
         tags: ['devices'],
@@ -89,12 +93,16 @@ export async function deviceRoutes(app: FastifyInstance, { services }: { service
         response: { 200: Device, ...errors },
       },
     },
-    async (req) => devices.update(req.params.device, req.body),
+    async (req) => {
+      const d = await devices.update(req.params.device, req.body, req.actor);
+      req.auditNote = { target: d.id, deviceId: d.id, details: req.body };
+      return d;
+    },
   );
   app.delete<WithDevice>(
     '/devices/:device',
     {
-      config: { permission: 'devices:write' },
+      config: { permission: 'devices:write', audit: 'device.delete' },
       schema: {
         summary: 'Delete a device and its history',
         tags: ['devices'],
@@ -103,7 +111,8 @@ export async function deviceRoutes(app: FastifyInstance, { services }: { service
       },
     },
     async (req, reply) => {
-      await devices.remove(req.params.device);
+      const d = await devices.remove(req.params.device, req.actor);
+      req.auditNote = { target: d.id, deviceId: d.id };
       return reply.status(204).send();
     },
   );
@@ -118,6 +127,6 @@ export async function deviceRoutes(app: FastifyInstance, { services }: { service
         response: { 200: listOf(Presence), ...errors },
       },
     },
-    async (req) => ({ items: await devices.presence(req.params.device) }),
+    async (req) => ({ items: await devices.presence(req.params.device, req.actor) }),
   );
 }

@@ -23,7 +23,7 @@ export async function enrollmentRoutes(app: FastifyInstance, { services }: { ser
   app.post<{ Body: Static<typeof CreateBody> }>(
     '/enrollment-tokens',
     {
-      config: { permission: 'enrollment:write' },
+      config: { permission: 'enrollment:write', audit: 'enrollment-token.create' },
       schema: {
         summary: 'Create an enrollment token',
         tags: ['enrollment'],
@@ -31,7 +31,11 @@ export async function enrollmentRoutes(app: FastifyInstance, { services }: { ser
         response: { 201: EnrollmentToken, ...errors },
       },
     },
-    async (req, reply) => reply.status(201).send(await services.enrollment.create(req.body, req.actor)),
+    async (req, reply) => {
+      const created = await services.enrollment.create(req.body, req.actor);
+      req.auditNote = { target: created.id, details: req.body };
+      return reply.status(201).send(created);
+    },
   );
   app.get(
     '/enrollment-tokens',
@@ -48,7 +52,7 @@ export async function enrollmentRoutes(app: FastifyInstance, { services }: { ser
   app.delete<{ Params: Static<typeof IdParam> }>(
     '/enrollment-tokens/:id',
     {
-      config: { permission: 'enrollment:write' },
+      config: { permission: 'enrollment:write', audit: 'enrollment-token.revoke' },
       schema: {
         summary: 'Revoke an enrollment token',
         tags: ['enrollment'],
