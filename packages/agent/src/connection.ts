@@ -89,6 +89,8 @@ export class DeviceConnection {
   private queuedBytes = 0;
   private readonly inflight = new Set<Outgoing>();
   private failures = 0;
+  /** The last connection error, reported with the next retry (then cleared). */
+  private lastError: string | undefined;
 
   constructor(private readonly options: DeviceConnectionOptions) {
     this.backoff = new Backoff(options.backoff);
@@ -206,6 +208,8 @@ export class DeviceConnection {
       if (isAuthRefusal(err)) {
         log.error('the server refused this device’s credentials (was it revoked or deleted?)', { code });
       } else {
+        // Kept for the retry line: "could not connect" alone does not tell a CA mismatch from a refused port.
+        this.lastError = code ? `${err.message} (${code})` : err.message;
         log.debug('connection error', { err: { message: err.message, code } });
       }
     });
@@ -242,7 +246,8 @@ export class DeviceConnection {
     if (this.stopped) return;
     const delay = this.backoff.next();
     this.failures++;
-    const fields = { retryInMs: delay, attempt: this.failures };
+    const fields = { retryInMs: delay, attempt: this.failures, ...(this.lastError ? { reason: this.lastError } : {}) };
+    this.lastError = undefined;
     if (wasConnected) log.warn('connection lost; reconnecting', fields);
     else log.info('could not connect; retrying', fields);
     this.reconnectTimer = setTimeout(() => this.connectOnce(), delay);

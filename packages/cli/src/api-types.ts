@@ -4,6 +4,9 @@ export interface Health {
   status: string;
   version: string;
   protocol: number;
+  /** Where devices connect; absent on older servers. */
+  mqttUrl?: string;
+  wsUrl?: string | null;
 }
 
 export interface WhoAmI {

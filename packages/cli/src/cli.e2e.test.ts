@@ -159,7 +159,10 @@ describe('tokens', () => {
     const token = /^token +(\S+)$/m.exec(created.stdout)?.[1] ?? '';
     const id = /^id +(\S+)$/m.exec(created.stdout)?.[1] ?? '';
     expect(token).not.toBe('');
-    expect(created.stdout).toContain(`outpost-agent --server mqtts://localhost:8883 --ca ca.crt --enroll ${token}`);
+    // The agent line dials the MQTT port the server really listens on, with the token kept out of argv.
+    expect(created.stdout).toContain(
+      `OUTPOST_AGENT_ENROLL_TOKEN=${token} outpost-agent --server mqtts://localhost:${server.mqttPort} --ca ca.crt`,
+    );
     expect(created.stdout).toMatch(/^expires +\S+ \(in 2h\)$/m);
 
     const ls = await asAdmin(['tokens', 'ls']);

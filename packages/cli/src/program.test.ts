@@ -35,6 +35,8 @@ async function runWith(url: string, args: string[], env: NodeJS.ProcessEnv = {})
 }
 
 const last = () => api?.requests.at(-1);
+/** The last request that was not the `/health` look-up `tokens create` makes for the broker URL. */
+const lastCall = () => api?.requests.filter((r) => r.path !== '/health').at(-1);
 
 describe('tokens create', () => {
   const created: Handler = (_req, res) =>
@@ -59,19 +61,21 @@ describe('tokens create', () => {
       '--auto-accept',
     );
     expect(r).toMatchObject({ code: 0, stderr: '' });
-    expect(last()).toMatchObject({
+    expect(lastCall()).toMatchObject({
       method: 'POST',
       path: '/enrollment-tokens',
       authorization: 'Bearer tok',
       body: { name: 'lab', ttl: 86_400, maxUses: 3, tags: ['a', 'b'], autoAccept: true },
     });
     expect(r.stdout).toContain('ope_secret');
-    expect(r.stdout).toContain('outpost-agent --server mqtts://127.0.0.1:8883 --ca ca.crt --enroll ope_secret');
+    expect(r.stdout).toContain(
+      'OUTPOST_AGENT_ENROLL_TOKEN=ope_secret outpost-agent --server mqtts://127.0.0.1:8883 --ca ca.crt',
+    );
   });
 
   it('sends only autoAccept when nothing else is given, so server defaults apply', async () => {
     await outpost(created, 'tokens', 'create');
-    expect(last()?.body).toEqual({ autoAccept: false });
+    expect(lastCall()?.body).toEqual({ autoAccept: false });
   });
 
   it('a bad --ttl is a usage error (exit 2) and sends nothing', async () => {

@@ -28,6 +28,10 @@ function describe(errors: ErrorObject[] | null | undefined): string {
   if (e.keyword === 'required') {
     return `${where}: missing field '${clip(String((e.params as { missingProperty?: string }).missingProperty))}'`;
   }
+  if (e.keyword === 'enum') {
+    const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues ?? [];
+    return `${where}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
   return `${where}: ${e.message ?? 'invalid'}`;
 }
 

@@ -26,7 +26,12 @@ export const ServerConfigSchema = Type.Object(
     broker: Type.String({ minLength: 1 }),
     brokerUsername: Type.Union([Type.String(), Type.Null()]),
     brokerPassword: Type.Union([Type.String(), Type.Null()]),
-    logLevel: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l))),
+    /** CA file (PEM) to trust for an external broker's TLS certificate. */
+    brokerCa: Type.Union([Type.String(), Type.Null()]),
+    logLevel: Type.Unsafe<'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'>({
+      type: 'string',
+      enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+    }),
     /** Seconds a command may wait for an offline device before it expires. */
     commandTtl: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }),
     /** A device is marked offline after this many missed heartbeats. */
@@ -53,6 +58,7 @@ export const defaultConfig: ServerConfig = {
   broker: 'embedded',
   brokerUsername: null,
   brokerPassword: null,
+  brokerCa: null,
   logLevel: 'info',
   commandTtl: 3600,
   missedHeartbeats: 3,
@@ -81,6 +87,7 @@ const envKeys: Record<string, keyof ServerConfig> = {
   OUTPOST_BROKER: 'broker',
   OUTPOST_BROKER_USERNAME: 'brokerUsername',
   OUTPOST_BROKER_PASSWORD: 'brokerPassword',
+  OUTPOST_BROKER_CA: 'brokerCa',
   OUTPOST_LOG_LEVEL: 'logLevel',
   OUTPOST_COMMAND_TTL: 'commandTtl',
   OUTPOST_MISSED_HEARTBEATS: 'missedHeartbeats',

@@ -3,7 +3,7 @@
  * and takes them down again in reverse order.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_HEARTBEAT_SECONDS, topics } from '@outpost/protocol';
 import { createWebSocketStream } from 'ws';
@@ -31,7 +31,8 @@ export interface OutpostServer {
   config: ServerConfig;
   httpUrl: string;
   mqttUrl: string;
-  wsUrl: string;
+  /** MQTT over WebSocket on the HTTPS port; null with an external broker. */
+  wsUrl: string | null;
   caFile: string;
   adminTokenFile: string;
   dataDir: string;
@@ -50,6 +51,8 @@ export async function startServer(
   const config = loadConfig(rest);
   const log = createLogger(config.logLevel, logDestination);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // The database and keys live here: nobody else may even list it, whatever the umask made.
+  chmodSync(config.dataDir, 0o700);
   const tlsDir = join(config.dataDir, 'tls');
   const adminTokenFile = join(config.dataDir, 'admin-token');
   for (const f of [adminTokenFile, join(tlsDir, 'ca.key'), join(tlsDir, 'server.key')]) assertPrivateFile(f);
@@ -84,7 +87,8 @@ export async function startServer(
   if (config.broker === 'embedded') {
     broker = await createEmbeddedBroker({
       log,
-      tls: { key: tls.key, cert: tls.cert },
+      // One certificate for every listener: bring-your-own applies to MQTT over TLS too.
+      tls: httpsMaterial,
       serverCredential,
       authority: {
         async authenticateDevice(deviceId, secret) {
@@ -108,11 +112,29 @@ export async function startServer(
     }
     link = await linkEmbedded(broker, serverCredential, log);
   } else {
-    link = await linkExternal(config.broker, { username: config.brokerUsername, password: config.brokerPassword }, log);
+    link = await linkExternal(
+      config.broker,
+      {
+        username: config.brokerUsername,
+        password: config.brokerPassword,
+        ...(config.brokerCa ? { ca: readFileSync(config.brokerCa, 'utf8') } : {}),
+      },
+      log,
+    );
   }
 
   const commands = new CommandService(db, devices, link, bus, log, config.commandTtl);
-  const services: Services = { tokens, users, sessions, sessionPolicy, audit, devices, enrollment, commands };
+  const services: Services = {
+    tokens,
+    users,
+    sessions,
+    sessionPolicy,
+    audit,
+    devices,
+    enrollment,
+    commands,
+    endpoints: { mqttUrl: '', wsUrl: null },
+  };
   bus.on('device.disconnect', (id) => link.disconnectDevice(id));
   bus.on('device.disconnect', (id) => {
     devices
@@ -167,8 +189,8 @@ export async function startServer(
   const server: OutpostServer = {
     config,
     httpUrl: `https://${publicHost}:${httpPort}`,
-    mqttUrl: `mqtts://${publicHost}:${mqttPort}`,
-    wsUrl: `wss://${publicHost}:${httpPort}/mqtt`,
+    mqttUrl: broker ? `mqtts://${publicHost}:${mqttPort}` : config.broker,
+    wsUrl: broker ? `wss://${publicHost}:${httpPort}/mqtt` : null,
     caFile: tls.caFile,
     adminTokenFile,
     dataDir: config.dataDir,
@@ -186,6 +208,7 @@ export async function startServer(
       log.info('server stopped');
     },
   };
+  services.endpoints = { mqttUrl: server.mqttUrl, wsUrl: server.wsUrl };
   log.info(
     {
       api: server.httpUrl,

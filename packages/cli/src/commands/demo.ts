@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ServerOptions } from '@outpost/server';
 import { type Command, Option } from 'commander';
 import { ApiClient } from '../api.js';
 import type { Device } from '../api-types.js';
@@ -74,7 +75,7 @@ export function registerDemo(program: Command, ctx: Context): void {
         dataDir,
         httpPort: flags.httpPort,
         mqttPort: flags.mqttPort,
-        logLevel: flags.logLevel,
+        logLevel: flags.logLevel as ServerOptions['logLevel'],
       }).catch((err: unknown) => {
         stopper.dispose();
         throw err;

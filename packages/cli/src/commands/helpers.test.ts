@@ -28,7 +28,14 @@ describe('tokens create', () => {
     expect(brokerUrlFor('https://fleet.example:8443')).toBe('mqtts://fleet.example:8883');
     expect(brokerUrlFor('https://fleet.example', 'mqtts://broker:9883')).toBe('mqtts://broker:9883');
     expect(agentCommandLine('mqtts://h:8883', 'ope_x')).toBe(
-      'outpost-agent --server mqtts://h:8883 --ca ca.crt --enroll ope_x',
+      'OUTPOST_AGENT_ENROLL_TOKEN=ope_x outpost-agent --server mqtts://h:8883 --ca ca.crt',
+    );
+    // The server's advertised URL wins, with the API host when it only knows itself as localhost.
+    expect(brokerUrlFor('https://fleet.example:8443', undefined, 'mqtts://localhost:9883')).toBe(
+      'mqtts://fleet.example:9883',
+    );
+    expect(brokerUrlFor('https://10.0.0.5:8443', undefined, 'mqtts://fleet.example:8883')).toBe(
+      'mqtts://fleet.example:8883',
     );
   });
 
@@ -65,7 +72,16 @@ describe('server and demo', () => {
       mqttPort: undefined,
       hostname: ['a', 'b'],
       insecurePlainMqtt: undefined,
+      host: undefined,
+      database: undefined,
+      broker: undefined,
+      tlsCert: undefined,
+      tlsKey: undefined,
       logLevel: undefined,
+    });
+    expect(serverOptions({ database: 'postgres://db/outpost', broker: 'mqtts://b:8883' })).toMatchObject({
+      database: 'postgres://db/outpost',
+      broker: 'mqtts://b:8883',
     });
   });
 

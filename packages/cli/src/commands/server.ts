@@ -16,6 +16,11 @@ export interface ServerFlags {
   hostname?: string[];
   insecurePlainMqtt?: number;
   logLevel?: string;
+  host?: string;
+  database?: string;
+  broker?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** Flags left out stay undefined ("not given"), so the config file and `OUTPOST_*` env keep their say. */
@@ -27,6 +32,11 @@ export function serverOptions(flags: ServerFlags): ServerOptions {
     mqttPort: flags.mqttPort,
     hostname: flags.hostname,
     insecurePlainMqtt: flags.insecurePlainMqtt,
+    host: flags.host,
+    database: flags.database,
+    broker: flags.broker,
+    tlsCert: flags.tlsCert,
+    tlsKey: flags.tlsKey,
     // commander's choices() already limited it to LOG_LEVELS.
     logLevel: flags.logLevel as ServerOptions['logLevel'],
   };
@@ -48,7 +58,7 @@ export function serverBanner(s: OutpostServer): string {
       ['API', `${s.httpUrl}/api/v1`],
       ['API docs', `${s.httpUrl}/api/docs`],
       ['MQTT', s.mqttUrl],
-      ['MQTT over WS', s.wsUrl],
+      ['MQTT over WS', s.wsUrl ?? '(external broker)'],
       ['data', s.dataDir],
       ['CA', s.caFile],
       ['admin token', `${s.adminTokenFile} (keep it secret)`],
@@ -75,13 +85,18 @@ export function registerServer(program: Command, ctx: Context): void {
     .description('run the Outpost server (HTTP API, MQTT broker, store) until Ctrl-C')
     .option('--config <file>', 'config file (JSON); OUTPOST_* env and these flags override it')
     .option('--data-dir <dir>', 'where the database, CA and admin token live')
-    .option('--http-port <port>', 'HTTPS port for the API, web UI and MQTT over WebSocket (default 8443)', portOption)
+    .option('--http-port <port>', 'HTTPS port for the API and MQTT over WebSocket (default 8443)', portOption)
     .option('--mqtt-port <port>', 'MQTT over TLS port (default 8883)', portOption)
     .option(
       '--hostname <name...>',
       'names and addresses devices use to reach this server (in the TLS certificate)',
       collect,
     )
+    .option('--host <address>', 'address every listener binds to (default 0.0.0.0)')
+    .option('--database <url>', "'sqlite' (a file in the data dir, the default) or a postgres:// URL")
+    .option('--broker <url>', "'embedded' (the default) or an external broker URL, e.g. mqtts://broker:8883")
+    .option('--tls-cert <file>', 'your own certificate (PEM) for HTTPS and MQTT over TLS, instead of the generated one')
+    .option('--tls-key <file>', 'the key (PEM) of --tls-cert')
     .option('--insecure-plain-mqtt <port>', 'also listen for plain-text MQTT on this port (testing only)', portOption)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .action(async (flags: ServerFlags) => {

@@ -26,15 +26,22 @@ export function tokenCreateBody(opts: TokenCreateOptions): CreateTokenBody {
   return body;
 }
 
-/** The broker URL an agent should dial: the API host on the default MQTT TLS port, unless told. */
-export function brokerUrlFor(server: string, broker?: string): string {
+/**
+ * The broker URL an agent should dial: `--broker` if given; else the URL the server
+ * advertises, with the API's host when the server only knows itself as localhost.
+ */
+export function brokerUrlFor(server: string, broker?: string, advertised?: string): string {
   if (broker) return broker;
-  return `mqtts://${new URL(server).hostname}:8883`;
+  const apiHost = new URL(server).hostname;
+  if (!advertised) return `mqtts://${apiHost}:8883`;
+  const url = new URL(advertised);
+  if (url.hostname === 'localhost' && apiHost !== 'localhost') url.hostname = apiHost;
+  return url.toString().replace(/\/$/, '');
 }
 
-/** The line to paste on a device; the token is the only secret in it. */
+/** The line to paste on a device; the token goes in the environment, where `ps` does not show it. */
 export function agentCommandLine(broker: string, token: string): string {
-  return `outpost-agent --server ${broker} --ca ca.crt --enroll ${token}`;
+  return `OUTPOST_AGENT_ENROLL_TOKEN=${token} outpost-agent --server ${broker} --ca ca.crt`;
 }
 
 function uses(t: EnrollmentToken): string {
@@ -67,7 +74,7 @@ export function registerTokens(program: Command, ctx: Context): void {
     .option('--max-uses <n>', 'how many devices may enroll with it (default: the server decides)', positiveIntOption)
     .option('--tag <tag>', 'tag given to devices that enroll with it (repeatable)', collect)
     .option('--auto-accept', 'accept enrolled devices at once instead of leaving them pending')
-    .option('--broker <url>', 'broker URL to print in the agent command (default mqtts://<server host>:8883)')
+    .option('--broker <url>', 'broker URL to print in the agent command (default: what the server advertises)')
     .option('--json', 'print the created token as JSON')
     .action(async (opts: TokenCreateOptions) => {
       const api = await ctx.api();
@@ -87,7 +94,13 @@ export function registerTokens(program: Command, ctx: Context): void {
         ]),
       );
       ctx.out('The token is shown only this once. On a device, with the server CA copied as ca.crt, run:');
-      ctx.out(`  ${agentCommandLine(brokerUrlFor(api.server, opts.broker), token)}`);
+      const advertised = opts.broker
+        ? undefined
+        : await api.health().then(
+            (h) => h.mqttUrl,
+            () => undefined,
+          );
+      ctx.out(`  ${agentCommandLine(brokerUrlFor(api.server, opts.broker, advertised), token)}`);
     });
 
   tokens

@@ -130,7 +130,7 @@ export class CommandService {
       { commandId: row.id, deviceId: device.id, command: `${row.capability}/${row.action}`, actor: row.created_by },
       'command created',
     );
-    if (device.online === 1) await this.send(row);
+    if (device.online === 1) Object.assign(row, await this.send(row));
     return toView(row);
   }
 
@@ -209,7 +209,8 @@ export class CommandService {
     }
   }
 
-  private async send(row: CommandTable): Promise<void> {
+  /** Publishes the command; a queued one becomes sent (the changed fields are returned). */
+  private async send(row: CommandTable): Promise<Partial<CommandTable>> {
     const payload = JSON.stringify({
       id: row.id,
       args: JSON.parse(row.args) as unknown,
@@ -225,7 +226,9 @@ export class CommandService {
         .where('id', '=', row.id)
         .where('status', '=', 'queued')
         .execute();
+      return { status: 'sent', sent_at: now };
     }
+    return {};
   }
 
   /**

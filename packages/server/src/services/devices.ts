@@ -227,10 +227,12 @@ export class DeviceService {
   /** Marks offline every device whose heartbeats stopped without a last will (e.g. a half-open TCP link). */
   async sweepSilent(missedHeartbeats: number, defaultHeartbeat: number): Promise<void> {
     const now = Date.now();
+    // Only accepted devices send heartbeats; the others rely on their last will alone.
     const rows = await this.db
       .selectFrom('devices')
       .select(['id', 'last_seen', 'heartbeat'])
       .where('online', '=', 1)
+      .where('status', '=', 'accepted')
       .execute();
     for (const r of rows) {
       const limit = missedHeartbeats * (r.heartbeat ?? defaultHeartbeat) * 1000;

@@ -16,4 +16,6 @@ export interface Services {
   devices: DeviceService;
   enrollment: EnrollmentService;
   commands: CommandService;
+  /** Where devices connect, as advertised by /health (filled in once the listeners are up). */
+  endpoints: { mqttUrl: string; wsUrl: string | null };
 }
