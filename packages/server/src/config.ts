@@ -18,6 +18,8 @@ export const ServerConfigSchema = Type.Object(
     mqttPort: Port,
     /** Extra names and addresses for the server certificate (localhost and 127.0.0.1 are always in). */
     hostname: Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:-]+$' }), { maxItems: 32 }),
+    /** Port of a plain-HTTP API listener, bound to 127.0.0.1 only; off (null) unless asked for. */
+    insecureHttp: Type.Union([Port, Type.Null()]),
     /** Port of a plain-text MQTT listener; off (null) unless asked for. */
     insecurePlainMqtt: Type.Union([Port, Type.Null()]),
     /** `sqlite` (file in dataDir) or a `postgres://` URL. */
@@ -54,6 +56,7 @@ export const defaultConfig: ServerConfig = {
   mqttPort: 8883,
   hostname: [],
   insecurePlainMqtt: null,
+  insecureHttp: null,
   database: 'sqlite',
   broker: 'embedded',
   brokerUsername: null,
@@ -83,6 +86,7 @@ const envKeys: Record<string, keyof ServerConfig> = {
   OUTPOST_MQTT_PORT: 'mqttPort',
   OUTPOST_HOSTNAME: 'hostname',
   OUTPOST_INSECURE_PLAIN_MQTT: 'insecurePlainMqtt',
+  OUTPOST_INSECURE_HTTP: 'insecureHttp',
   OUTPOST_DATABASE: 'database',
   OUTPOST_BROKER: 'broker',
   OUTPOST_BROKER_USERNAME: 'brokerUsername',

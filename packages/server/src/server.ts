@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import { DEFAULT_HEARTBEAT_SECONDS, topics } from '@outpost/protocol';
 import { createWebSocketStream } from 'ws';
@@ -39,6 +40,8 @@ export interface OutpostServer {
   httpPort: number;
   mqttPort: number;
   plainMqttPort: number | null;
+  /** Plain-HTTP port on 127.0.0.1, when asked for. */
+  insecureHttpPort: number | null;
   services: Services;
   log: Logger;
   close(): Promise<void>;
@@ -173,6 +176,21 @@ export async function startServer(
   await app.listen({ port: config.httpPort, host: config.host });
   const addr = app.server.address();
   const httpPort = typeof addr === 'object' && addr ? addr.port : config.httpPort;
+  // Plain HTTP exists only when asked for, and only on loopback (e.g. behind a local TLS proxy).
+  let plainHttp: HttpServer | null = null;
+  let insecureHttpPort: number | null = null;
+  if (config.insecureHttp !== null) {
+    const listener = createHttpServer((req, res) => app.routing(req, res));
+    plainHttp = listener;
+    insecureHttpPort = await new Promise<number>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(config.insecureHttp ?? 0, '127.0.0.1', () => {
+        const a = listener.address();
+        resolve(typeof a === 'object' && a ? a.port : 0);
+      });
+    });
+    log.warn({ port: insecureHttpPort }, 'plain-HTTP API listener is ON (127.0.0.1 only, --insecure-http)');
+  }
 
   const timers = [
     setInterval(() => {
@@ -197,10 +215,16 @@ export async function startServer(
     httpPort,
     mqttPort,
     plainMqttPort,
+    insecureHttpPort,
     services,
     log,
     close: async () => {
       for (const t of timers) clearInterval(t);
+      if (plainHttp) {
+        const h = plainHttp;
+        h.closeAllConnections();
+        await new Promise<void>((r) => h.close(() => r()));
+      }
       await app.close();
       await link.close();
       if (broker) await broker.close();

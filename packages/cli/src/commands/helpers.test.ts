@@ -72,6 +72,7 @@ describe('server and demo', () => {
       mqttPort: undefined,
       hostname: ['a', 'b'],
       insecurePlainMqtt: undefined,
+      insecureHttp: undefined,
       host: undefined,
       database: undefined,
       broker: undefined,

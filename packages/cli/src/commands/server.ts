@@ -15,6 +15,7 @@ export interface ServerFlags {
   mqttPort?: number;
   hostname?: string[];
   insecurePlainMqtt?: number;
+  insecureHttp?: number;
   logLevel?: string;
   host?: string;
   database?: string;
@@ -32,6 +33,7 @@ export function serverOptions(flags: ServerFlags): ServerOptions {
     mqttPort: flags.mqttPort,
     hostname: flags.hostname,
     insecurePlainMqtt: flags.insecurePlainMqtt,
+    insecureHttp: flags.insecureHttp,
     host: flags.host,
     database: flags.database,
     broker: flags.broker,
@@ -98,6 +100,11 @@ export function registerServer(program: Command, ctx: Context): void {
     .option('--tls-cert <file>', 'your own certificate (PEM) for HTTPS and MQTT over TLS, instead of the generated one')
     .option('--tls-key <file>', 'the key (PEM) of --tls-cert')
     .option('--insecure-plain-mqtt <port>', 'also listen for plain-text MQTT on this port (testing only)', portOption)
+    .option(
+      '--insecure-http <port>',
+      'also serve the API over plain HTTP on 127.0.0.1:PORT (for a local TLS proxy)',
+      portOption,
+    )
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .action(async (flags: ServerFlags) => {
       // Listen for signals first: Ctrl-C while starting still ends in a clean close.
