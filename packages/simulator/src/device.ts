@@ -5,6 +5,7 @@
  * Thousands fit in one process; use the real agent core (agents.ts) for fidelity.
  */
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import {
   CommandRequest,
   type CommandResponse,
@@ -27,10 +28,23 @@ import {
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { SIM_AGENT_VERSION, simFacts, simSystemInfo, simulateExec } from './backends.js';
 
+/**
+ * Turns Nagle's algorithm off on the client's TCP connection (and again after each
+ * reconnect). MQTT.js does not pass `noDelay` on to `tls.connect`, so set it on the socket;
+ * a WebSocket stream has no such method (ws sets it itself).
+ */
+export function setNoDelay(client: MqttClient): void {
+  const apply = () => (client.stream as Partial<Socket> | undefined)?.setNoDelay?.(true);
+  apply();
+  client.on('connect', apply);
+}
+
 /** Where a simulated device connects: `mqtts://host:port` or `wss://host:port/mqtt`, and the CA to trust. */
 export interface LinkTarget {
   url: string;
   ca?: Buffer;
+  /** Sets TCP_NODELAY on the connection (the agent does not, as of this writing). */
+  noDelay?: boolean;
 }
 
 export interface DeviceCredentials {
@@ -92,6 +106,7 @@ export function enrollDevice(
     password: token,
     keepalive: 30,
   });
+  if (target.noDelay) setNoDelay(client);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error('enrollment: no answer in time')), timeoutMs);
     let settled = false;
@@ -112,6 +127,8 @@ export function enrollDevice(
       try {
         const res = parseJson(EnrollResponse, payload, 'enrollment response');
         if (!res.ok) throw new Error(`enrollment refused: ${res.error.code} ${res.error.message}`);
+        // Simulated devices authenticate with a secret; they never ask for a certificate.
+        if (!res.secret) throw new Error('enrollment: the answer carries no secret');
         finish({ deviceId: res.deviceId, secret: res.secret, status: res.status });
       } catch (err) {
         finish(err as Error);
@@ -178,6 +195,7 @@ export class SimDevice {
         retain: true,
       },
     });
+    if (options.noDelay) setNoDelay(client);
     const device = new SimDevice(client, deviceId, options, options.handlers ?? defaultHandlers(options.index ?? 0));
     try {
       await new Promise<void>((resolve, reject) => {
