@@ -1,0 +1,94 @@
+/**
+ * The raw-MQTT baseline's broker. The embedded broker only lets the server's
+ * in-process link publish commands, so no two TLS clients can do a request and
+ * a reply through it. This is a second Aedes with what a message meets there:
+ * same Aedes version and options, a TLS listener with the server's own key and
+ * certificate and the same minimum version, and the same ACL (`canPublish`,
+ * `canSubscribe` from @outpost/server) run on every publish and subscription.
+ * It lacks the server's authentication lookup, which runs once per CONNECT and
+ * never during a round trip.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { canPublish, canSubscribe, type Principal } from '@outpost/server';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+
+export interface BaselineBroker {
+  url: string;
+  /** Credentials of a requester the ACL treats as the server. */
+  requester: { username: string; password: string };
+  /** Adds an accepted device; returns its credentials. */
+  addDevice(deviceId: string): { deviceId: string; secret: string };
+  close(): Promise<void>;
+}
+
+export async function startBaselineBroker(tls: {
+  key: string;
+  cert: string;
+  /** TCP_NODELAY on accepted connections (the embedded broker does not set it, as of this writing). */
+  noDelay?: boolean;
+}): Promise<BaselineBroker> {
+  const requester = { username: 'bench-requester', password: randomBytes(24).toString('base64url') };
+  const secrets = new Map<string, string>();
+  const principals = new WeakMap<Client, Principal>();
+  const refuse = (message: string): AuthenticateError =>
+    Object.assign(new Error(message), { returnCode: 4 }) as AuthenticateError;
+
+  const aedes = new Aedes({
+    id: 'bench-baseline',
+    connectTimeout: 30_000,
+    authenticate(client, username, password, done) {
+      const pw = password?.toString('utf8') ?? '';
+      if (username === requester.username && pw === requester.password) {
+        principals.set(client, { kind: 'server' });
+        return done(null, true);
+      }
+      if (username && username === client.id && secrets.get(username) === pw) {
+        principals.set(client, { kind: 'device', deviceId: username, status: 'accepted' });
+        return done(null, true);
+      }
+      done(refuse('bad credentials'), false);
+    },
+    authorizePublish(client, packet, done) {
+      if (!client) return done(null);
+      const p = principals.get(client);
+      const decision = p ? canPublish(p, packet.topic, packet.payload?.length ?? 0, packet.retain) : null;
+      done(decision?.ok ? null : new Error(decision && !decision.ok ? decision.reason : 'unauthenticated'));
+    },
+    authorizeSubscribe(client, sub, done) {
+      const p = principals.get(client);
+      done(null, p && canSubscribe(p, sub.topic).ok ? sub : null);
+    },
+  });
+  await aedes.listen();
+
+  const sockets = new Set<TLSSocket>();
+  const server: Server = createServer(
+    { key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2', noDelay: tls.noDelay ?? false },
+    (socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+      aedes.handle(socket);
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `mqtts://127.0.0.1:${port}`,
+    requester,
+    addDevice(deviceId) {
+      const secret = `ops_${randomBytes(32).toString('base64url')}`;
+      secrets.set(deviceId, secret);
+      return { deviceId, secret };
+    },
+    async close() {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await stopped;
+    },
+  };
+}

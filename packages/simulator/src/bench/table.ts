@@ -1,0 +1,36 @@
+/** The results table: plain aligned text for the terminal, or Markdown for docs/benchmarks.md. */
+
+export interface Row {
+  measure: string;
+  value: string;
+  baseline: string;
+  ratio: string;
+  goal: string;
+  met: string;
+}
+
+const HEADER: Row = {
+  measure: 'measure',
+  value: 'value',
+  baseline: 'baseline',
+  ratio: 'ratio',
+  goal: 'goal',
+  met: 'met?',
+};
+const COLUMNS = Object.keys(HEADER) as (keyof Row)[];
+
+export function renderText(rows: readonly Row[]): string {
+  const all = [HEADER, ...rows];
+  const width = (c: keyof Row) => Math.max(...all.map((r) => r[c].length));
+  const line = (r: Row) =>
+    COLUMNS.map((c) => r[c].padEnd(width(c)))
+      .join('  ')
+      .trimEnd();
+  const rule = COLUMNS.map((c) => '-'.repeat(width(c))).join('  ');
+  return [line(HEADER), rule, ...rows.map(line)].join('\n');
+}
+
+export function renderMarkdown(rows: readonly Row[]): string {
+  const line = (r: Row) => `| ${COLUMNS.map((c) => r[c].replaceAll('|', '\\|')).join(' | ')} |`;
+  return [line(HEADER), `|${COLUMNS.map(() => '---').join('|')}|`, ...rows.map(line)].join('\n');
+}
