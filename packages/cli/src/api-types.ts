@@ -9,12 +9,138 @@ export interface Health {
   wsUrl?: string | null;
 }
 
+export type Role = 'admin' | 'operator' | 'viewer';
+export const ROLES: readonly Role[] = ['admin', 'operator', 'viewer'];
+
 export interface WhoAmI {
   kind: string;
   id: string;
+  /** Absent on servers before users existed. */
+  userId?: string | null;
   name: string;
   role: string;
+  /** Each non-empty list is a device scope: a device must carry one of its tags (user's, then token's). */
+  scopes?: string[][];
 }
+
+export interface User {
+  id: string;
+  name: string;
+  email: string | null;
+  role: string;
+  /** Device scope: empty means every device. */
+  tags: string[];
+  hasPassword: boolean;
+  createdAt: string;
+}
+
+export interface Invitation {
+  id: string;
+  name: string;
+  email: string | null;
+  role: string;
+  tags: string[];
+  expiresAt: string;
+  usedAt: string | null;
+  revokedAt: string | null;
+  createdAt: string;
+  state: string;
+  /** Present only in the answer to the create call. */
+  code?: string;
+}
+
+export interface InviteBody {
+  name: string;
+  role: Role;
+  email?: string;
+  tags?: string[];
+  ttl?: number;
+}
+
+export interface UserPatch {
+  role?: Role;
+  tags?: string[];
+}
+
+export interface ApiToken {
+  id: string;
+  name: string;
+  role: string;
+  tags: string[];
+  userId: string | null;
+  userName: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  /** Present only in the answer to the create call. */
+  token?: string;
+}
+
+export interface CreateApiTokenBody {
+  name: string;
+  role?: Role;
+  ttl?: number;
+  tags?: string[];
+}
+
+/** `POST /auth/token`: a password exchanged for a personal API token. */
+export interface TokenLoginBody {
+  name: string;
+  password: string;
+  tokenName: string;
+  ttl?: number;
+}
+
+export interface TokenLogin {
+  id: string;
+  token: string;
+  role: string;
+  expiresAt: string | null;
+}
+
+export interface Session {
+  id: string;
+  userId: string;
+  userName: string;
+  createdAt: string;
+  lastSeenAt: string;
+  expiresAt: string;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  actorName: string | null;
+  ip: string | null;
+  action: string;
+  target: string | null;
+  deviceId: string | null;
+  result: string;
+  errorCode: string | null;
+  details: unknown;
+}
+
+/** The filters of `GET /audit`; `from`/`to` are ISO times, `to` exclusive. */
+export interface AuditFilter {
+  actor?: string;
+  device?: string;
+  action?: string;
+  from?: string;
+  to?: string;
+}
+
+export interface AuditPage {
+  items: AuditEntry[];
+  /** The id to pass as `after` for the next page; null when this page was the last. */
+  next: number | null;
+}
+
+export type AuditFormat = 'jsonl' | 'csv';
+export const AUDIT_FORMATS: readonly AuditFormat[] = ['jsonl', 'csv'];
 
 export type TokenState = 'active' | 'expired' | 'revoked' | 'used-up';
 

@@ -2,14 +2,26 @@
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import type {
+  ApiToken,
+  AuditFilter,
+  AuditFormat,
+  AuditPage,
   Command,
+  CreateApiTokenBody,
   CreateTokenBody,
   Device,
   DeviceFilter,
   EnrollmentToken,
   Health,
+  Invitation,
+  InviteBody,
   PresenceEntry,
   SendCommandBody,
+  Session,
+  TokenLogin,
+  TokenLoginBody,
+  User,
+  UserPatch,
   WhoAmI,
 } from './api-types.js';
 import type { Connection } from './config.js';
@@ -34,9 +46,12 @@ const enc = encodeURIComponent;
 
 export class ApiClient {
   readonly server: string;
+  /** The CA file the client trusts, when it is not the system's CAs (for printing commands for others). */
+  caFile: string | undefined;
   private readonly token: string;
   private readonly dispatcher: Agent;
 
+  /** An empty `token` makes an anonymous client, for the public routes (password login, invitations). */
   constructor(server: string, token: string, ca?: string) {
     this.server = server;
     this.token = token;
@@ -53,7 +68,9 @@ export class ApiClient {
         throw new CliError(`cannot read CA file ${conn.ca}: ${(err as Error).message}`);
       }
     }
-    return new ApiClient(conn.server, conn.token, ca);
+    const client = new ApiClient(conn.server, conn.token, ca);
+    client.caFile = conn.ca;
+    return client;
   }
 
   url(path: string, query: Query = {}): string {
@@ -69,11 +86,7 @@ export class ApiClient {
   /** One JSON call; non-2xx answers become CliErrors carrying the server's code and message. */
   async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, options: CallOptions = {}): Promise<T> {
     const url = this.url(path, options.query);
-    const headers: Record<string, string> = {
-      accept: 'application/json',
-      authorization: `Bearer ${this.token}`,
-      'user-agent': `outpost-cli/${cliVersion()}`,
-    };
+    const headers = this.headers('application/json');
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     let res: Awaited<ReturnType<typeof request>>;
     try {
@@ -91,7 +104,7 @@ export class ApiClient {
     const text = await res.body.text().catch((err: unknown) => {
       throw networkError(err, url);
     });
-    if (res.statusCode >= 400) throw apiError(res.statusCode, text);
+    if (res.statusCode >= 400) throw apiError(res.statusCode, text, res.headers['retry-after']);
     if (res.statusCode === 204 || text === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
@@ -100,18 +113,25 @@ export class ApiClient {
     }
   }
 
+  private headers(accept: string): Record<string, string> {
+    const headers: Record<string, string> = { accept, 'user-agent': `outpost-cli/${cliVersion()}` };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    return headers;
+  }
+
   /** Opens a streaming GET (Server-Sent Events); idle for more than `idleMs` counts as a dropped link. */
-  async stream(path: string, query: Query, signal: AbortSignal, idleMs = 60_000): Promise<OpenStream> {
+  stream(path: string, query: Query, signal: AbortSignal, idleMs = 60_000): Promise<OpenStream> {
+    return this.open(path, query, signal, 'text/event-stream', idleMs);
+  }
+
+  /** Opens a GET whose body is read as it arrives (SSE, exports); errors are read whole. */
+  async open(path: string, query: Query, signal: AbortSignal, accept: string, idleMs = 60_000): Promise<OpenStream> {
     const url = this.url(path, query);
     let res: Awaited<ReturnType<typeof request>>;
     try {
       res = await request(url, {
         method: 'GET',
-        headers: {
-          accept: 'text/event-stream',
-          authorization: `Bearer ${this.token}`,
-          'user-agent': `outpost-cli/${cliVersion()}`,
-        },
+        headers: this.headers(accept),
         dispatcher: this.dispatcher,
         signal,
         bodyTimeout: idleMs,
@@ -120,7 +140,9 @@ export class ApiClient {
       if (signal.aborted) throw err;
       throw networkError(err, url);
     }
-    if (res.statusCode >= 400) throw apiError(res.statusCode, await res.body.text().catch(() => ''));
+    if (res.statusCode >= 400) {
+      throw apiError(res.statusCode, await res.body.text().catch(() => ''), res.headers['retry-after']);
+    }
     const body = res.body;
     return {
       body: body as AsyncIterable<Buffer>,
@@ -133,6 +155,79 @@ export class ApiClient {
   }
   whoami(): Promise<WhoAmI> {
     return this.call('GET', '/whoami');
+  }
+
+  /** Anonymous: a password for a personal API token (`outpost login --user`). */
+  tokenLogin(body: TokenLoginBody): Promise<TokenLogin> {
+    return this.call('POST', '/auth/token', { body });
+  }
+  /** Anonymous: sets the password of an invited account, which creates it. */
+  acceptInvitation(code: string, password: string): Promise<User> {
+    return this.call('POST', '/auth/accept-invitation', { body: { code, password } });
+  }
+  changePassword(current: string, next: string): Promise<{ endedSessions: number }> {
+    return this.call('POST', '/auth/password', { body: { current, new: next } });
+  }
+  async listSessions(all = false): Promise<Session[]> {
+    return items(await this.call('GET', '/sessions', { query: { all: all || undefined } }), 'sessions');
+  }
+  endSession(id: string): Promise<void> {
+    return this.call('DELETE', `/sessions/${enc(id)}`);
+  }
+
+  async listUsers(): Promise<User[]> {
+    return items(await this.call('GET', '/users'), 'users');
+  }
+  updateUser(ref: string, patch: UserPatch): Promise<User> {
+    return this.call('PATCH', `/users/${enc(ref)}`, { body: patch });
+  }
+  deleteUser(ref: string): Promise<void> {
+    return this.call('DELETE', `/users/${enc(ref)}`);
+  }
+  invite(body: InviteBody): Promise<Invitation> {
+    return this.call('POST', '/invitations', { body });
+  }
+  async listInvitations(): Promise<Invitation[]> {
+    return items(await this.call('GET', '/invitations'), 'invitations');
+  }
+  revokeInvitation(id: string): Promise<Invitation> {
+    return this.call('DELETE', `/invitations/${enc(id)}`);
+  }
+
+  createApiToken(body: CreateApiTokenBody): Promise<ApiToken> {
+    return this.call('POST', '/api-tokens', { body });
+  }
+  async listApiTokens(all = false): Promise<ApiToken[]> {
+    return items(await this.call('GET', '/api-tokens', { query: { all: all || undefined } }), 'API tokens');
+  }
+  revokeApiToken(id: string): Promise<void> {
+    return this.call('DELETE', `/api-tokens/${enc(id)}`);
+  }
+
+  /** One page of the audit log, oldest first, entries with ids above `after`. */
+  async auditPage(
+    filter: AuditFilter,
+    after: number | undefined,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<AuditPage> {
+    const page = await this.call<AuditPage>('GET', '/audit', {
+      query: { ...filter, after, limit },
+      ...(signal ? { signal } : {}),
+    });
+    if (!Array.isArray(page?.items)) throw new CliError("unexpected answer reading the audit log: no 'items' array");
+    return { items: page.items, next: typeof page.next === 'number' ? page.next : null };
+  }
+  /** One page of the audit log as the server exports it (JSON Lines or CSV with a header), streamed. */
+  auditExport(
+    filter: AuditFilter,
+    format: AuditFormat,
+    after: number | undefined,
+    limit: number,
+    signal: AbortSignal,
+  ): Promise<OpenStream> {
+    const accept = format === 'csv' ? 'text/csv' : 'application/x-ndjson';
+    return this.open('/audit', { ...filter, format, after, limit }, signal, accept);
   }
 
   createToken(body: CreateTokenBody): Promise<EnrollmentToken> {
@@ -182,17 +277,32 @@ function items<T>(value: unknown, what: string): T[] {
   return list as T[];
 }
 
-/** Reads `{"error": {"code", "message"}}`; anything else still yields a one-line error. */
-export function apiError(status: number, text: string): CliError {
+/**
+ * Reads `{"error": {"code", "message", "details"}}`; anything else still yields a one-line error. A
+ * wait the server asks for (`details.retryAfter` or `Retry-After`) is kept and said in the message.
+ */
+export function apiError(status: number, text: string, retryAfterHeader?: string | string[]): CliError {
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
     body = undefined;
   }
-  const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  if (error && typeof error.message === 'string') {
-    return new CliError(error.message, { status, ...(typeof error.code === 'string' ? { code: error.code } : {}) });
-  }
-  return new CliError(`the server answered HTTP ${status}`, { status });
+  const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+  const retryAfter = retryAfterSeconds(error?.details, retryAfterHeader);
+  const extra = {
+    status,
+    ...(typeof error?.code === 'string' ? { code: error.code } : {}),
+    ...(retryAfter !== undefined ? { retryAfter } : {}),
+  };
+  let message = error && typeof error.message === 'string' ? error.message : `the server answered HTTP ${status}`;
+  if (retryAfter !== undefined && !message.includes(`${retryAfter} s`)) message += `; try again in ${retryAfter} s`;
+  return new CliError(message, extra);
+}
+
+function retryAfterSeconds(details: unknown, header: string | string[] | undefined): number | undefined {
+  const fromBody = (details as { retryAfter?: unknown } | null | undefined)?.retryAfter;
+  if (typeof fromBody === 'number' && Number.isFinite(fromBody) && fromBody >= 0) return Math.ceil(fromBody);
+  const h = Array.isArray(header) ? header[0] : header;
+  return h !== undefined && /^\d+$/.test(h.trim()) ? Number(h) : undefined;
 }

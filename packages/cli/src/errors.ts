@@ -8,12 +8,18 @@ export class CliError extends Error {
   /** HTTP status when the error came from the server. */
   readonly status: number | undefined;
   readonly exitCode: number;
-  constructor(message: string, options: { code?: string; status?: number; exitCode?: number; cause?: unknown } = {}) {
+  /** Seconds the server asked us to wait (E_RATE_LIMITED). */
+  readonly retryAfter: number | undefined;
+  constructor(
+    message: string,
+    options: { code?: string; status?: number; exitCode?: number; cause?: unknown; retryAfter?: number } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CliError';
     this.code = options.code;
     this.status = options.status;
     this.exitCode = options.exitCode ?? 1;
+    this.retryAfter = options.retryAfter;
   }
 }
 
