@@ -18,6 +18,31 @@ export function positiveIntOption(value: string): number {
   return n;
 }
 
+export function nonNegativeIntOption(value: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('must be a whole number');
+  return n;
+}
+
+/**
+ * A point in time as an ISO string: a duration means that long ago (`1h`, `7d`); otherwise a date or
+ * time starting YYYY-MM-DD (`2025-01-31` is midnight UTC; a time without Z or offset is local time).
+ * Wrap it (`(v) => timeOption(v)`) as an argParser: commander passes the previous value second.
+ */
+export function timeOption(value: string, now: number = Date.now()): string {
+  const v = value.trim();
+  if (/^(\d+[smhdw])+$/i.test(v)) {
+    return new Date(now - durationOption(v) * 1000).toISOString();
+  }
+  const at = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : Number.NaN;
+  if (Number.isNaN(at)) {
+    throw new InvalidArgumentError(
+      `'${value}' is neither a duration ago (30m, 24h, 7d) nor a time (2025-01-31T12:00:00Z)`,
+    );
+  }
+  return new Date(at).toISOString();
+}
+
 export function portOption(value: string): number {
   const n = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
   if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError('must be a port number 0-65535');
@@ -30,7 +55,7 @@ export function collect(value: string, previous: string[] | undefined): string[]
 }
 
 /** A bad command line found inside an action (after commander's own parsing): exit 2 like commander's. */
-const usage = (message: string) => new CliError(message, { exitCode: 2 });
+export const usage = (message: string) => new CliError(message, { exitCode: 2 });
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 

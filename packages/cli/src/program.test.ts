@@ -1,8 +1,7 @@
 /** Argument parsing end to end through main(): what each command line sends and prints (stub API). */
 import { afterEach, describe, expect, it } from 'vitest';
+import { type Run, runCli } from '../test/run-cli.js';
 import { apiError, chunk, command, device, type Handler, json, type StubApi, sse, stubApi } from '../test/stub-api.js';
-import type { Io } from './context.js';
-import { main } from './main.js';
 
 let api: StubApi | undefined;
 afterEach(async () => {
@@ -10,28 +9,13 @@ afterEach(async () => {
   api = undefined;
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 async function outpost(handler: Handler, ...args: string[]): Promise<Run> {
   api = await stubApi(handler);
   return runWith(api.url, args);
 }
 
-async function runWith(url: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: { write: (c: string | Uint8Array) => (stdout += Buffer.from(c).toString()) },
-    stderr: { write: (c: string | Uint8Array) => (stderr += Buffer.from(c).toString()) },
-    stdin: process.stdin,
-    env: { OUTPOST_URL: url, OUTPOST_TOKEN: 'tok', OUTPOST_CONFIG: '/nonexistent/cli.json', ...env },
-  };
-  const code = await main(['node', 'outpost', ...args], io);
-  return { code, stdout, stderr };
+function runWith(url: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return runCli(url, args, { env });
 }
 
 const last = () => api?.requests.at(-1);

@@ -34,3 +34,16 @@ export function renderFields(fields: readonly (readonly [string, string | null |
 export function list(values: readonly string[] | null | undefined): string {
   return values && values.length > 0 ? values.join(', ') : '-';
 }
+
+/** A device scope (tags a device needs one of) in words: `all devices`, `devices tagged lab`. */
+export function scope(tags: readonly string[] | null | undefined): string {
+  if (!tags || tags.length === 0) return 'all devices';
+  return tags.length === 1 ? `devices tagged ${tags[0]}` : `devices tagged any of ${tags.join(', ')}`;
+}
+
+/** Several scopes that all apply (a user's and their token's): `devices tagged lab and tagged pi`. */
+export function scopes(lists: readonly (readonly string[])[] | null | undefined): string {
+  const limiting = (lists ?? []).filter((l) => l.length > 0);
+  if (limiting.length === 0) return 'all devices';
+  return limiting.map((l, i) => (i === 0 ? scope(l) : scope(l).replace(/^devices /, ''))).join(' and ');
+}

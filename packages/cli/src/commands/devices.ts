@@ -1,11 +1,10 @@
 /** `outpost devices ...`: list, inspect, accept/reject/revoke, delete, tag and rename devices. */
-import { createInterface } from 'node:readline/promises';
 import { type Command, Option } from 'commander';
 import { DEVICE_STATUSES, type Device, type DeviceFilter, type DeviceStatus } from '../api-types.js';
 import type { Context } from '../context.js';
 import { relativeTime } from '../duration.js';
-import { CliError } from '../errors.js';
 import { collect } from '../parse.js';
+import { confirm } from '../prompt.js';
 import { list, renderFields, renderTable } from '../table.js';
 
 export interface DeviceListOptions {
@@ -82,18 +81,6 @@ export function nextTags(current: readonly string[], change: TagChange): string[
   return [...new Set(tags)];
 }
 
-async function confirm(ctx: Context, question: string): Promise<boolean> {
-  if (!ctx.io.stdin.isTTY) {
-    throw new CliError('refusing to delete without --yes when stdin is not a terminal', { exitCode: 2 });
-  }
-  const rl = createInterface({ input: ctx.io.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
-  } finally {
-    rl.close();
-  }
-}
-
 const label = (d: Device) => (d.name && d.name !== d.id ? `${d.name} (${d.id})` : d.id);
 
 export function registerDevices(program: Command, ctx: Context): void {
@@ -157,7 +144,10 @@ export function registerDevices(program: Command, ctx: Context): void {
     .action(async (ref: string, opts: { yes?: boolean }) => {
       const api = await ctx.api();
       const d = await api.getDevice(ref);
-      if (!opts.yes && !(await confirm(ctx, `Delete device ${label(d)}? This cannot be undone.`))) {
+      if (
+        !opts.yes &&
+        !(await confirm(ctx, `Delete device ${label(d)}? This cannot be undone.`, 'refusing to delete'))
+      ) {
         ctx.err('not deleted');
         ctx.exitCode = 1;
         return;
