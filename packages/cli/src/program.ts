@@ -1,12 +1,16 @@
 /** Builds the `outpost` command tree: global connection flags, then one module per command group. */
 import { Command } from 'commander';
+import { registerApiTokens } from './commands/api-tokens.js';
+import { registerAudit } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
 import { registerCommands } from './commands/commands.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDevices } from './commands/devices.js';
 import { registerExec } from './commands/exec.js';
 import { registerServer } from './commands/server.js';
+import { registerSessions } from './commands/sessions.js';
 import { registerTokens } from './commands/tokens.js';
+import { registerUsers } from './commands/users.js';
 import type { Context } from './context.js';
 import { cliVersion } from './paths.js';
 
@@ -32,8 +36,10 @@ Start here:
   outpost demo                     a server and a demo device on this machine
   outpost server                   run the server
   outpost login --server URL --token-file FILE --ca FILE
+  outpost login --server URL --ca FILE --user NAME       with a password
   outpost devices ls
   outpost exec DEVICE -- uname -a
+  outpost users invite NAME --role operator               then: outpost audit --since 1h
 
 Set OUTPOST_DEBUG=1 to see stack traces.`,
     );
@@ -45,5 +51,9 @@ Set OUTPOST_DEBUG=1 to see stack traces.`,
   registerDevices(program, ctx);
   registerExec(program, ctx);
   registerCommands(program, ctx);
+  registerUsers(program, ctx);
+  registerApiTokens(program, ctx);
+  registerSessions(program, ctx);
+  registerAudit(program, ctx);
   return program;
 }

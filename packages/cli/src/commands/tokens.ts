@@ -64,7 +64,16 @@ export function renderTokens(tokens: readonly EnrollmentToken[], now = Date.now(
 }
 
 export function registerTokens(program: Command, ctx: Context): void {
-  const tokens = program.command('tokens').description('enrollment tokens for new devices');
+  const tokens = program
+    .command('tokens')
+    .description('enrollment tokens, which let new devices join (API tokens: `outpost api-tokens`)')
+    .addHelpText(
+      'after',
+      `
+These are *enrollment* tokens (ope_...): an agent presents one once to join the fleet. To create,
+list or revoke API tokens (opt_...), which let people and scripts use the API, see
+\`outpost api-tokens --help\`.`,
+    );
 
   tokens
     .command('create')
@@ -76,6 +85,10 @@ export function registerTokens(program: Command, ctx: Context): void {
     .option('--auto-accept', 'accept enrolled devices at once instead of leaving them pending')
     .option('--broker <url>', 'broker URL to print in the agent command (default: what the server advertises)')
     .option('--json', 'print the created token as JSON')
+    .addHelpText(
+      'after',
+      '\nExample:\n  outpost tokens create --name lab --tag lab --ttl 2h --max-uses 5 --auto-accept',
+    )
     .action(async (opts: TokenCreateOptions) => {
       const api = await ctx.api();
       const t = await api.createToken(tokenCreateBody(opts));
@@ -108,6 +121,7 @@ export function registerTokens(program: Command, ctx: Context): void {
     .alias('list')
     .description('list enrollment tokens (never their secret)')
     .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExample:\n  outpost tokens ls')
     .action(async (opts: { json?: boolean }) => {
       const items = await (await ctx.api()).listTokens();
       if (opts.json) return ctx.json(items);
@@ -120,6 +134,7 @@ export function registerTokens(program: Command, ctx: Context): void {
     .description('revoke an enrollment token; devices already enrolled keep working')
     .argument('<id>', 'token id')
     .option('--json', 'print the revoked token as JSON')
+    .addHelpText('after', '\nExample:\n  outpost tokens revoke et-0123456789ab')
     .action(async (id: string, opts: { json?: boolean }) => {
       const t = await (await ctx.api()).revokeToken(id);
       if (opts.json) return ctx.json(t);
