@@ -1,0 +1,246 @@
+/**
+ * Hostile input to the user, token and audit routes, over HTTPS against a real
+ * server with a real agent: SQL-looking strings, prototype-pollution keys,
+ * oversized bodies and unknown fields each get a coded error and change nothing;
+ * a viewer is refused every route beyond its role.
+ */
+import { Agent, fetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onlineAgent, startTestServer, type TestAgent, type TestServer } from '../helpers.js';
+
+let ts: TestServer;
+let dispatcher: Agent;
+let agent: TestAgent;
+let device: string;
+
+interface Reply {
+  status: number;
+  body: any;
+  text: string;
+}
+
+async function http(
+  method: string,
+  path: string,
+  opts: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  const payload = opts.rawBody ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
+  const headers: Record<string, string> = { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) };
+  Object.assign(headers, opts.headers);
+  const res = await fetch(`https://127.0.0.1:${ts.server.httpPort}/api/v1${path}`, {
+    method,
+    headers,
+    body: payload,
+    dispatcher,
+  });
+  const text = await res.text();
+  let body: any = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {}
+  return { status: res.status, body, text };
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+async function admin(method: string, path: string, body?: unknown): Promise<any> {
+  const r = await http(method, path, { body, headers: bearer(ts.token) });
+  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
+  return r.body;
+}
+
+/** Invites and accepts, then logs in for a CLI token: a user's bearer credential. */
+async function userToken(name: string, role: string): Promise<string> {
+  const inv = await admin('POST', '/invitations', { name, role });
+  const password = `${name}-long-password`;
+  expect((await http('POST', '/auth/accept-invitation', { body: { code: inv.code, password } })).status).toBe(201);
+  const r = await http('POST', '/auth/token', { body: { name, password, tokenName: 'cli' } });
+  expect(r.status).toBe(201);
+  return r.body.token;
+}
+
+beforeAll(async () => {
+  ts = await startTestServer();
+  dispatcher = new Agent({ connect: { ca: ts.ca } });
+  const online = await onlineAgent(ts, { enroll: await ts.enrollmentToken({ autoAccept: true, tags: ['lab'] }) });
+  agent = online.agent;
+  device = online.device.id;
+  // Someone to aim PATCH /users at.
+  await userToken('ivy', 'viewer');
+});
+afterAll(async () => {
+  await agent?.stop();
+  await ts?.close();
+});
+
+describe('hostile input', () => {
+  const sqlish = [
+    "' OR 1=1 --",
+    '"; DROP TABLE users; --',
+    "admin'--",
+    "x' UNION SELECT token_hash FROM api_tokens --",
+  ];
+
+  it('SQL-looking strings in names, device refs and audit filters get coded errors and change nothing', async () => {
+    const users = await admin('GET', '/users');
+    const devices = await admin('GET', '/devices');
+    for (const s of sqlish) {
+      const logIn = await http('POST', '/auth/login', { body: { name: s, password: 'x' } });
+      expect(logIn.status, s).toBe(400);
+      expect(logIn.body.error.code, s).toBe('E_BAD_ARGS');
+      const inv = await http('POST', '/invitations', { body: { name: s, role: 'admin' }, headers: bearer(ts.token) });
+      expect(inv.body.error.code, s).toBe('E_BAD_ARGS');
+      const ref = encodeURIComponent(s);
+      for (const [method, path, body] of [
+        ['GET', `/devices/${ref}`, undefined],
+        ['POST', `/devices/${ref}/accept`, undefined],
+        ['PATCH', `/devices/${ref}`, { tags: ['x'] }],
+        ['DELETE', `/devices/${ref}`, undefined],
+        ['POST', `/devices/${ref}/commands`, { capability: 'system', action: 'ping' }],
+        ['PATCH', `/users/${ref}`, { role: 'admin' }],
+        ['DELETE', `/users/${ref}`, undefined],
+      ] as const) {
+        const r = await http(method, path, { body, headers: bearer(ts.token) });
+        expect(r.status, `${method} ${path}`).toBe(404);
+        expect(r.body.error.code, `${method} ${path}`).toBe('E_NOT_FOUND');
+      }
+      for (const filter of ['actor', 'device', 'action']) {
+        const r = await admin('GET', `/audit?${filter}=${ref}`);
+        expect(r.items, `${filter}=${s}`).toEqual([]);
+      }
+      const prefix = await admin('GET', `/audit?action=${encodeURIComponent(`${s}.*`)}`);
+      expect(prefix.items).toEqual([]);
+    }
+    // The admin has no password: a SQL-looking password does not let anyone in.
+    const pw = await http('POST', '/auth/login', { body: { name: 'admin', password: "' OR 1=1 --" } });
+    expect(pw.status).toBe(401);
+    expect(await admin('GET', '/users')).toEqual(users);
+    expect((await admin('GET', '/devices')).items.map((d: any) => [d.id, d.status, d.tags])).toEqual(
+      devices.items.map((d: any) => [d.id, d.status, d.tags]),
+    );
+  });
+
+  it('__proto__ and constructor keys are refused (E_BAD_ARGS) and pollute nothing', async () => {
+    const commandsBefore = (await admin('GET', `/devices/${device}/commands`)).items.length;
+    const cases: [string, string, string][] = [
+      ['POST', '/api-tokens', '{"name":"p","__proto__":{"polluted":"yes","role":"admin"}}'],
+      ['POST', '/api-tokens', '{"name":"p","constructor":{"prototype":{"polluted":"yes"}}}'],
+      ['POST', '/api-tokens', '{"name":"p","constructor":"x"}'],
+      ['POST', '/invitations', '{"name":"p","role":"viewer","__proto__":{"role":"admin"}}'],
+      ['PATCH', `/devices/${device}`, '{"tags":["a"],"__proto__":{"polluted":"yes"}}'],
+      [
+        'POST',
+        `/devices/${device}/commands`,
+        '{"capability":"exec","action":"run","args":{"argv":["true"],"__proto__":{"polluted":"yes"}}}',
+      ],
+      [
+        'POST',
+        `/devices/${device}/commands`,
+        '{"capability":"exec","action":"run","args":{"argv":["true"],"constructor":{"prototype":{"polluted":"yes"}}}}',
+      ],
+      ['POST', '/auth/login', '{"name":"admin","password":"x","__proto__":{"isAdmin":true}}'],
+    ];
+    for (const [method, path, rawBody] of cases) {
+      const r = await http(method, path, { rawBody, headers: bearer(ts.token) });
+      expect(r.status, rawBody).toBe(400);
+      expect(r.body.error.code, rawBody).toBe('E_BAD_ARGS');
+    }
+    const unknown = await http('POST', '/api-tokens', {
+      rawBody: '{"name":"p","constructor":"x"}',
+      headers: bearer(ts.token),
+    });
+    expect(unknown.body.error.message).toMatch(/unknown field 'constructor'/);
+    for (const q of ['__proto__=1', '__proto__[polluted]=yes', 'constructor=x']) {
+      const r = await http('GET', `/devices?${q}`, { headers: bearer(ts.token) });
+      expect(r.status, q).toBe(400);
+      expect(r.body.error.code, q).toBe('E_BAD_ARGS');
+    }
+    expect(({} as any).polluted).toBeUndefined();
+    expect(({} as any).isAdmin).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty('polluted');
+    expect((await admin('GET', `/devices/${device}/commands`)).items.length).toBe(commandsBefore);
+    expect((await admin('GET', `/devices/${device}`)).tags).toEqual(['lab']);
+    expect((await admin('GET', '/api-tokens')).items.map((t: any) => t.name)).not.toContain('p');
+  });
+
+  it('oversized bodies are 413 E_TOO_LARGE, on public and authenticated routes', async () => {
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    for (const [path, body] of [
+      ['/auth/login', { name: 'admin', password: big }],
+      ['/auth/accept-invitation', { code: big, password: big }],
+      [`/devices/${device}/commands`, { capability: 'exec', action: 'run', args: { argv: ['echo', big] } }],
+    ] as const) {
+      const r = await http('POST', path, { body, headers: bearer(ts.token) });
+      expect(r.status, path).toBe(413);
+      expect(r.body.error.code, path).toBe('E_TOO_LARGE');
+    }
+  });
+
+  it('unknown fields are E_BAD_ARGS naming the field', async () => {
+    for (const [method, path, body, field] of [
+      ['POST', '/auth/login', { name: 'a', password: 'b', remember: true }, 'remember'],
+      ['POST', '/auth/token', { name: 'a', password: 'b', tokenName: 'c', role: 'admin' }, 'role'],
+      ['POST', '/api-tokens', { name: 'a', scopes: ['x'] }, 'scopes'],
+      ['POST', '/invitations', { name: 'newbie', role: 'viewer', password: 'preset-password' }, 'password'],
+      ['PATCH', '/users/ivy', { role: 'viewer', isAdmin: true }, 'isAdmin'],
+      ['POST', '/auth/password', { current: 'a', new: 'b', confirm: 'b' }, 'confirm'],
+    ] as const) {
+      const r = await http(method, path, { body, headers: bearer(ts.token) });
+      expect(r.status, path).toBe(400);
+      expect(r.body.error.code, path).toBe('E_BAD_ARGS');
+      expect(r.body.error.message, path).toContain(`unknown field '${field}'`);
+    }
+  });
+
+  it('a viewer gets 403 E_DENIED from every route beyond reading devices and commands and managing itself', async () => {
+    const token = await userToken('vince', 'viewer');
+    const doc = await http('GET', '/../docs/json');
+    expect(doc.status).toBe(200);
+    const viewerMay = new Set([
+      'GET /health',
+      'POST /auth/login',
+      'POST /auth/token',
+      'POST /auth/accept-invitation',
+      'POST /auth/logout',
+      'POST /auth/password',
+      'GET /whoami',
+      'GET /sessions',
+      'DELETE /sessions/{id}',
+      'GET /api-tokens',
+      'POST /api-tokens',
+      'DELETE /api-tokens/{id}',
+      'GET /devices',
+      'GET /devices/{device}',
+      'GET /devices/{device}/presence',
+      'GET /devices/{device}/commands',
+      'GET /commands/{id}',
+      'GET /commands/{id}/events',
+    ]);
+    const denied: string[] = [];
+    for (const [path, ops] of Object.entries(doc.body.paths as Record<string, Record<string, unknown>>)) {
+      for (const method of Object.keys(ops).map((m) => m.toUpperCase())) {
+        const key = `${method} ${path.replace(/^\/api\/v1/, '')}`;
+        if (viewerMay.has(key)) continue;
+        const url = key.split(' ')[1]!.replace('{device}', device).replace('{id}', 'x-1').replace('{user}', 'ivy');
+        const r = await http(method, url, {
+          body: method === 'GET' || method === 'DELETE' ? undefined : {},
+          headers: bearer(token),
+        });
+        expect(r.status, key).toBe(403);
+        expect(r.body.error.code, key).toBe('E_DENIED');
+        denied.push(key);
+      }
+    }
+    expect(denied).toEqual(
+      expect.arrayContaining([
+        'POST /devices/{device}/commands',
+        'POST /devices/{device}/accept',
+        'DELETE /devices/{device}',
+        'GET /enrollment-tokens',
+        'POST /enrollment-tokens',
+        'GET /audit',
+        'POST /invitations',
+        'DELETE /users/{user}',
+      ]),
+    );
+  });
+});
