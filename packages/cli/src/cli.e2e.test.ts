@@ -27,15 +27,21 @@ let work: string;
 /** A fresh directory inside this run's work dir, so afterAll removes it. */
 const temp = (prefix: string) => mkdtempSync(join(work, prefix));
 
-/** Runs `outpost ...args` with no login but what `env` gives (OUTPOST_CONFIG points into a temp dir). */
-function outpost(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+/**
+ * Runs `outpost ...args` with no login but what `env` gives (OUTPOST_CONFIG points into a temp dir;
+ * an `undefined` in `env` removes a variable). `input` is piped to its stdin.
+ */
+function outpost(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<Run> {
   const home = temp('outpost-cli-home-');
   const base = { PATH: process.env.PATH, HOME: home, OUTPOST_CONFIG: join(home, 'cli.json') };
+  const merged = Object.entries({ ...base, ...env }).filter(([, v]) => v !== undefined);
   return new Promise((done) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...base, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: Object.fromEntries(merged),
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // Without input stdin is at its end at once, like </dev/null.
+    child.stdin.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -246,6 +252,158 @@ describe('devices (with a real agent)', () => {
     const gone = await asAdmin(['devices', 'show', pending.id]);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/^error: .+ \(E_NOT_FOUND\)\n$/);
+  });
+});
+
+describe('users, roles and device scopes (real agents, real logins)', () => {
+  const agents: ChildProcess[] = [];
+  afterAll(async () => {
+    await Promise.all(
+      agents
+        .filter((a) => a.exitCode === null)
+        .map((a) => {
+          const gone = new Promise((r) => a.once('exit', r));
+          a.kill('SIGTERM');
+          return gone;
+        }),
+    );
+  });
+
+  /** A device enrolled by a real agent with an auto-accepting token that tags it `tag`. */
+  async function enroll(tag: string): Promise<{ id: string }> {
+    const created = await asAdmin(['tokens', 'create', '--tag', tag, '--auto-accept', '--max-uses', '1', '--json']);
+    const token = JSON.parse(created.stdout).token as string;
+    const mqtt = `mqtts://127.0.0.1:${new URL(server.mqttUrl).port}`;
+    const args = [AGENT, '--server', mqtt, '--ca', server.caFile, '--state-dir', join(work, `agent-${tag}`)];
+    agents.push(
+      spawn(process.execPath, args, {
+        env: { PATH: process.env.PATH, HOME: work, OUTPOST_AGENT_ENROLL_TOKEN: token },
+        stdio: 'ignore',
+      }),
+    );
+    return waitFor(`the device tagged ${tag}`, async () => {
+      const r = await asAdmin(['devices', 'ls', '--tag', tag, '--online', '--json']);
+      return (JSON.parse(r.stdout || '[]') as { id: string; status: string }[]).find((d) => d.status === 'accepted');
+    });
+  }
+
+  /** Someone at their own machine: a home whose XDG config dir holds their saved login. */
+  function person() {
+    const home = temp('outpost-person-');
+    const env = { HOME: home, XDG_CONFIG_HOME: join(home, '.config'), OUTPOST_CONFIG: undefined };
+    return {
+      config: join(home, '.config', 'outpost', 'cli.json'),
+      run: (args: string[], input?: string) => outpost(args, env, input),
+    };
+  }
+
+  const connect = () => ['--server', server.httpUrl, '--ca', server.caFile];
+  const OPERATOR_PASSWORD = 'operator: correct horse battery';
+  const VIEWER_PASSWORD = 'viewer: staple battery horse';
+
+  it('invite, accept, log in with a password; roles and device scopes hold; the audit log exports it all', async () => {
+    const [lab, field] = await Promise.all([enroll('lab'), enroll('field')]);
+
+    // The admin invites an operator limited to `lab`, and a viewer.
+    const invited = await asAdmin(['users', 'invite', 'olga', '--role', 'operator', '--tag', 'lab']);
+    expect(invited).toMatchObject({ code: 0, stderr: '' });
+    const olgaCode = /^code +(opi_\S+)$/m.exec(invited.stdout)?.[1] ?? '';
+    expect(invited.stdout).toContain(
+      `\n  outpost accept-invite --server ${server.httpUrl} --ca ca.crt --code ${olgaCode}\n`,
+    );
+    expect(invited.stdout).toMatch(/^scope +devices tagged lab$/m);
+    const vicInvite = await asAdmin(['users', 'invite', 'vic', '--role', 'viewer', '--json']);
+    const vicCode = JSON.parse(vicInvite.stdout).code as string;
+    const pending = await asAdmin(['users', 'invitations']);
+    expect(pending.stdout).toMatch(/^inv-\S+ +vic +viewer +all devices +open +in \d+d +just now$/m);
+    expect(pending.stdout).not.toContain(vicCode);
+
+    // Each accepts on their own machine, with the password on stdin; that also logs them in.
+    const olgaLaptop = person();
+    const olgaAccepts = await olgaLaptop.run(
+      ['accept-invite', ...connect(), '--code', olgaCode, '--password-stdin'],
+      `${OPERATOR_PASSWORD}\n`,
+    );
+    expect(olgaAccepts.stderr).toBe('');
+    expect(olgaAccepts.stdout).toMatch(/^welcome, olga: your account is ready \(operator, devices tagged lab\)\n/);
+    expect(olgaAccepts.stdout).toMatch(/^logged in to https:\/\/localhost:\d+ as olga \(operator\); saved to /m);
+    expect(statSync(olgaLaptop.config).mode & 0o777).toBe(0o600);
+    const again = await person().run(['accept-invite', ...connect(), '--code', olgaCode, '--password-stdin'], 'x\n');
+    expect(again).toMatchObject({ code: 1, stderr: 'error: invitation is used (E_CONFLICT)\n' });
+
+    const vicLaptop = person();
+    const vicAccepts = await vicLaptop.run(
+      ['accept-invite', ...connect(), '--code-stdin', '--password-stdin'],
+      `${vicCode}\n${VIEWER_PASSWORD}\n`,
+    );
+    expect(vicAccepts.stdout).toMatch(/^welcome, vic: your account is ready \(viewer, all devices\)\n/);
+
+    // Later, on another machine: log in with the password.
+    const olga = person();
+    const wrong = await olga.run(['login', ...connect(), '--user', 'olga', '--password-stdin'], 'not it\n');
+    expect(wrong).toMatchObject({ code: 1, stderr: 'error: wrong name or password (E_UNAUTHENTICATED)\n' });
+    expect(existsSync(olga.config)).toBe(false);
+    const login = await olga.run(
+      ['login', ...connect(), '--user', 'olga', '--password-stdin'],
+      `${OPERATOR_PASSWORD}\n`,
+    );
+    expect(login).toMatchObject({ code: 0, stderr: '' });
+    expect(login.stdout).toMatch(/^logged in to https:\/\/localhost:\d+ as olga \(operator\); saved to /);
+    expect(login.stdout).toMatch(/^API token tok-\S+ expires in \d+d\S*, at \S+; see `outpost api-tokens ls`$/m);
+    const vic = person();
+    expect(
+      (await vic.run(['login', ...connect(), '--user', 'vic', '--password-stdin'], `${VIEWER_PASSWORD}\n`)).code,
+    ).toBe(0);
+
+    const olgaIs = await olga.run(['whoami']);
+    expect(olgaIs.stdout).toMatch(/^name +olga\nrole +operator\nscope +devices tagged lab\n/);
+    expect((await vic.run(['whoami'])).stdout).toMatch(/^name +vic\nrole +viewer\nscope +all devices\n/);
+    const tokens = await olga.run(['api-tokens', 'ls']);
+    expect(tokens.stdout.match(/ cli@\S+ +operator +- +active /g)).toHaveLength(2); // accept-invite's and login's
+
+    // The operator sees and runs commands on `lab` devices only; the viewer sees all and runs nothing.
+    const olgaSees = JSON.parse((await olga.run(['devices', 'ls', '--json'])).stdout) as { id: string }[];
+    expect(olgaSees.map((d) => d.id)).toEqual([lab.id]);
+    const hidden = await olga.run(['devices', 'show', field.id]);
+    expect(hidden).toMatchObject({ code: 1, stderr: expect.stringMatching(/\(E_NOT_FOUND\)\n$/) });
+    expect(await olga.run(['exec', lab.id, '--', 'echo', 'hello from lab'])).toEqual({
+      code: 0,
+      stdout: 'hello from lab\n',
+      stderr: '',
+    });
+    const vicSees = JSON.parse((await vic.run(['devices', 'ls', '--json'])).stdout) as { id: string }[];
+    expect(vicSees.map((d) => d.id).sort()).toEqual([lab.id, field.id].sort());
+    const denied = await vic.run(['exec', lab.id, '--', 'id']);
+    expect(denied).toEqual({ code: 1, stdout: '', stderr: 'error: role viewer may not commands:run (E_DENIED)\n' });
+    expect((await vic.run(['users', 'ls'])).stderr).toMatch(/\(E_DENIED\)\n$/);
+
+    // The admin's export has it all: the invitations, their acceptance, the logins, the denied attempt.
+    const file = join(temp('outpost-audit-'), 'audit.csv');
+    const exported = await asAdmin(['audit', '--format', 'csv', '--output', file]);
+    expect(exported).toMatchObject({ code: 0, stdout: '' });
+    expect(exported.stderr).toMatch(/^exported \d+ entries to \S+audit\.csv \(csv\)\n$/);
+    const rows = readFileSync(file, 'utf8').split('\r\n');
+    expect(rows[0]).toBe('id,at,actor,actorName,ip,action,target,deviceId,result,errorCode,details');
+    const row = (action: string, who: string, result: string) =>
+      new RegExp(`^\\d+,[^,]+,[^,]+,${who},127\\.0\\.0\\.1,${action},[^,]*,[^,]*,${result}`);
+    const has = (re: RegExp) =>
+      expect(
+        rows.some((r) => re.test(r)),
+        `a row like ${re}`,
+      ).toBe(true);
+    has(row('user\\.invite', 'admin', 'ok,,'));
+    has(/^\d+,[^,]+,claimed:olga,,127\.0\.0\.1,invitation\.accept,u-\S+,,ok,,/);
+    has(/^\d+,[^,]+,claimed:vic,,127\.0\.0\.1,invitation\.accept,u-\S+,,ok,,/);
+    has(row('auth\\.token', 'olga', 'ok,,'));
+    has(/^\d+,[^,]+,claimed:olga,,127\.0\.0\.1,auth\.token,,,error,E_UNAUTHENTICATED,/);
+    has(row('command\\.send', 'vic', 'error,E_DENIED,'));
+
+    const table = await asAdmin(['audit', '--actor', 'vic', '--action', 'command.*']);
+    expect(table.stdout).toMatch(
+      new RegExp(
+        `^TIME +ACTOR +IP +ACTION +TARGET +RESULT\\n\\S+Z +vic +127\\.0\\.0\\.1 +command\\.send +${lab.id} +E_DENIED\\n$`,
+      ),
+    );
   });
 });
 
