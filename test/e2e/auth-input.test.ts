@@ -162,6 +162,28 @@ describe('hostile input', () => {
     expect((await admin('GET', '/api-tokens')).items.map((t: any) => t.name)).not.toContain('p');
   });
 
+  it('a cross-site HTML form cannot post to the API: only application/json bodies are read', async () => {
+    const credentials = { name: 'ivy', password: 'ivy-long-password' };
+    const forms: [string, string][] = [
+      ['application/x-www-form-urlencoded', new URLSearchParams(credentials).toString()],
+      ['multipart/form-data; boundary=x', `--x\r\nContent-Disposition: form-data; name="name"\r\n\r\nivy\r\n--x--\r\n`],
+      // enctype="text/plain" can carry a JSON-looking body: it is a string, not an object.
+      ['text/plain', JSON.stringify(credentials)],
+    ];
+    for (const [type, rawBody] of forms) {
+      const res = await fetch(`https://127.0.0.1:${ts.server.httpPort}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: rawBody,
+        dispatcher,
+      });
+      expect(res.status, type).toBe(400);
+      expect(((await res.json()) as any).error.code, type).toBe('E_BAD_ARGS');
+      expect(res.headers.get('set-cookie'), type).toBeNull();
+    }
+    expect((await http('POST', '/auth/login', { body: credentials })).status).toBe(200);
+  });
+
   it('oversized bodies are 413 E_TOO_LARGE, on public and authenticated routes', async () => {
     const big = 'x'.repeat(2 * 1024 * 1024);
     for (const [path, body] of [

@@ -586,6 +586,34 @@ describe('the matrix', () => {
     }
   }
 
+  it('every cookie-authenticated state change needs its CSRF token; reads do not', async () => {
+    const p = principals.find((x) => x.label === 'admin (user scope, session)');
+    const other = principals.find((x) => x.label === 'viewer (user scope, session)');
+    if (!p?.auth || !('cookie' in p.auth) || !other?.auth || !('csrf' in other.auth)) throw new Error('no sessions');
+    const foreign = other.auth.csrf;
+    const failures: string[] = [];
+    for (const [key, row] of Object.entries(routes)) {
+      if (row.access === 'public') continue;
+      const method = key.split(' ')[0] as string;
+      // allowed: false keeps the targets real (the lab device itself for delete), so a miss would show.
+      const call = await row.call({ p, allowed: false, target: 'in' });
+      const csrfs = method === 'GET' ? [''] : ['', 'osc_forged', foreign];
+      for (const csrf of csrfs) {
+        const res = await app.inject({
+          method: method as 'GET',
+          url: call.url,
+          headers: { cookie: `outpost_session=${p.auth.cookie}`, ...(csrf ? { 'x-csrf-token': csrf } : {}) },
+          payload: call.body as object | undefined,
+        });
+        const denied = res.statusCode === 403 && res.json().error.code === 'E_DENIED';
+        if (method !== 'GET' && !denied) failures.push(`${key} with CSRF '${csrf}': ${res.statusCode}`);
+        if (method === 'GET' && res.statusCode >= 400) failures.push(`${key} without CSRF: ${res.statusCode}`);
+      }
+    }
+    expect(failures).toEqual([]);
+    expect((await ts.device(fx.lab))?.status).toBe('accepted');
+  });
+
   it('scoped callers list only the devices in their scope, and out-of-scope calls changed nothing', async () => {
     for (const p of principals.slice(1)) {
       const r = await inject('GET', { url: `${V1}/devices` }, p.auth);
