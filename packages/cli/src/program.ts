@@ -39,7 +39,8 @@ Start here:
   outpost login --server URL --ca FILE --user NAME       with a password
   outpost devices ls
   outpost exec DEVICE -- uname -a
-  outpost users invite NAME --role operator               then: outpost audit --since 1h
+  outpost users invite NAME --role operator
+  outpost audit --since 1h
 
 Set OUTPOST_DEBUG=1 to see stack traces.`,
     );

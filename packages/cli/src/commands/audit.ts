@@ -156,7 +156,7 @@ export function registerAudit(program: Command, ctx: Context): void {
     .addOption(new Option('--format <format>', "the server's export: CSV or JSON Lines").choices(AUDIT_FORMATS))
     .option('-o, --output <file>', 'write the export to a file (mode 0600), format from --format or .csv/.jsonl')
     .option('-f, --follow', 'keep printing new entries as they are recorded, until Ctrl-C')
-    .option('--interval <duration>', 'with --follow: how often to ask for new entries', durationOption, 2)
+    .option('--interval <duration>', 'with --follow: how often to ask for new entries (default 2s)', durationOption)
     .addHelpText(
       'after',
       `

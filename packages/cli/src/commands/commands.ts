@@ -50,6 +50,7 @@ export function registerCommands(program: Program, ctx: Context): void {
     .description('list the commands sent to a device, newest first as the server orders them')
     .argument('<device>', 'device id or name')
     .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExample:\n  outpost commands ls gw-12')
     .action(async (device: string, opts: { json?: boolean }) => {
       const items = await (await ctx.api()).listCommands(device);
       if (opts.json) return ctx.json(items);
@@ -62,6 +63,7 @@ export function registerCommands(program: Program, ctx: Context): void {
     .description("show a command's state, result or error")
     .argument('<id>', 'command id')
     .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExample:\n  outpost commands show c-k3x9q2')
     .action(async (id: string, opts: { json?: boolean }) => {
       const c = await (await ctx.api()).getCommand(id);
       if (opts.json) return ctx.json(c);
@@ -88,6 +90,7 @@ export function registerCommands(program: Program, ctx: Context): void {
     .description("stream a command's output until it ends and exit with its exit code")
     .argument('<id>', 'command id')
     .option('--json', 'print the final command as JSON instead of its output')
+    .addHelpText('after', '\nExample:\n  outpost commands follow c-k3x9q2')
     .action(async (id: string, opts: { json?: boolean }) => {
       const api = await ctx.api();
       const c = await api.getCommand(id);

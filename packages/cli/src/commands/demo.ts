@@ -66,6 +66,10 @@ export function registerDemo(program: Command, ctx: Context): void {
     .option('--http-port <port>', 'HTTPS port of the API', portOption, 8443)
     .option('--mqtt-port <port>', 'MQTT over TLS port', portOption, 8883)
     .addOption(new Option('--log-level <level>', "the server's log level").choices(LOG_LEVELS).default('warn'))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  outpost demo\n  outpost demo --data-dir /tmp/outpost-demo --http-port 9443 --mqtt-port 9883',
+    )
     .action(async (flags: DemoFlags) => {
       const dataDir = resolve(flags.dataDir);
       const stopper = onShutdownSignal();

@@ -96,6 +96,7 @@ export function registerDevices(program: Command, ctx: Context): void {
     .addOption(new Option('--online', 'only online devices').conflicts('offline'))
     .addOption(new Option('--offline', 'only offline devices'))
     .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExamples:\n  outpost devices ls\n  outpost devices ls --status pending --tag lab --online')
     .action(async (opts: DeviceListOptions & { json?: boolean }) => {
       const items = await (await ctx.api()).listDevices(deviceFilter(opts));
       if (opts.json) return ctx.json(items);
@@ -111,6 +112,7 @@ export function registerDevices(program: Command, ctx: Context): void {
     .description("show one device's details")
     .argument(...deviceArg)
     .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExample:\n  outpost devices show gw-12')
     .action(async (ref: string, opts: { json?: boolean }) => {
       const d = await (await ctx.api()).getDevice(ref);
       if (opts.json) return ctx.json(d);
@@ -128,6 +130,7 @@ export function registerDevices(program: Command, ctx: Context): void {
       .description(description)
       .argument(...deviceArg)
       .option('--json', 'print the device as JSON')
+      .addHelpText('after', `\nExample:\n  outpost devices ${action} gw-12`)
       .action(async (ref: string, opts: { json?: boolean }) => {
         const d = await (await ctx.api()).deviceAction(ref, action);
         if (opts.json) return ctx.json(d);
@@ -141,6 +144,7 @@ export function registerDevices(program: Command, ctx: Context): void {
     .description('delete a device and its history; it must enroll again to come back')
     .argument(...deviceArg)
     .option('-y, --yes', 'do not ask for confirmation')
+    .addHelpText('after', '\nExample:\n  outpost devices rm gw-12 --yes')
     .action(async (ref: string, opts: { yes?: boolean }) => {
       const api = await ctx.api();
       const d = await api.getDevice(ref);
@@ -165,6 +169,10 @@ export function registerDevices(program: Command, ctx: Context): void {
     .option('--remove <tag>', 'remove a tag (repeatable)', collect)
     .option('--clear', 'remove all tags')
     .option('--json', 'print the device as JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  outpost devices tag gw-12                 show them\n  outpost devices tag gw-12 lab pi\n  outpost devices tag gw-12 --add north --remove pi',
+    )
     .action(
       async (
         ref: string,
@@ -187,6 +195,7 @@ export function registerDevices(program: Command, ctx: Context): void {
     .argument(...deviceArg)
     .argument('<name>', 'the new name')
     .option('--json', 'print the device as JSON')
+    .addHelpText('after', '\nExample:\n  outpost devices rename d-k3x9q2 pump-house-1')
     .action(async (ref: string, name: string, opts: { json?: boolean }) => {
       const d = await (await ctx.api()).updateDevice(ref, { name });
       if (opts.json) return ctx.json(d);

@@ -106,6 +106,10 @@ export function registerServer(program: Command, ctx: Context): void {
       portOption,
     )
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  outpost server --data-dir /var/lib/outpost --hostname fleet.example.com\n  outpost server --database postgres://outpost@db/outpost --broker mqtts://broker:8883',
+    )
     .action(async (flags: ServerFlags) => {
       // Listen for signals first: Ctrl-C while starting still ends in a clean close.
       const stopper = onShutdownSignal();
