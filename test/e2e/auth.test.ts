@@ -349,7 +349,27 @@ describe('credentials that are not credentials', () => {
   });
 });
 
-describe('login rate limits', () => {
+describe('API token lifetime', () => {
+  it('a token with a ttl is 401 once it passes; a CLI login token lasts 30 days unless told otherwise', async () => {
+    const made = await admin('POST', '/api-tokens', { name: 'brief', ttl: 60 });
+    const token = keep('API token', made.token);
+    const created = Date.parse(made.createdAt);
+    expect(Date.parse(made.expiresAt) - created).toBe(60_000);
+    expect((await atClock(created + 59_000, () => whoami(bearer(token)))).status).toBe(200);
+    const late = await atClock(created + 60_000, () => whoami(bearer(token)));
+    expect(late.status).toBe(401);
+    expect(late.body.error.code).toBe('E_UNAUTHENTICATED');
+
+    const lena = await newUser('lena', 'viewer');
+    const r = await http('POST', '/auth/token', { body: { ...lena, tokenName: 'laptop' } });
+    keep('API token', r.body.token);
+    const days = (Date.parse(r.body.expiresAt) - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29.9);
+    expect(days).toBeLessThanOrEqual(30);
+  });
+});
+
+describe('rate limits', () => {
   it('five failed logins lock the account: E_RATE_LIMITED with Retry-After, even for the right password', async () => {
     const rita = await newUser('rita', 'viewer');
     for (let i = 0; i < 5; i++) {
@@ -420,6 +440,38 @@ describe('login rate limits', () => {
         expect(r.body.error.code).toBe('E_RATE_LIMITED');
         expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
       }
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('invitation codes', () => {
+  it('ten unknown codes from one address lock it out of accepting invitations for a while', async () => {
+    // Its own server: this locks 127.0.0.1 out of accepting invitations.
+    const other = await startTestServer();
+    try {
+      const inv = await http('POST', '/invitations', {
+        body: { name: 'gil', role: 'viewer' },
+        headers: bearer(other.token),
+        server: other,
+      });
+      for (let i = 0; i < 10; i++) {
+        const r = await http('POST', '/auth/accept-invitation', {
+          body: { code: `opi_guess${i}`, password: 'gil-long-password' },
+          server: other,
+        });
+        expect(r.status).toBe(404);
+      }
+      const real = await http('POST', '/auth/accept-invitation', {
+        body: { code: inv.body.code, password: 'gil-long-password' },
+        server: other,
+      });
+      expect(real.status).toBe(429);
+      expect(real.body.error.code).toBe('E_RATE_LIMITED');
+      expect(Number(real.headers.get('retry-after'))).toBeGreaterThan(0);
+      const list = await http('GET', '/invitations', { headers: bearer(other.token), server: other });
+      expect(list.body.items[0].state).toBe('open');
     } finally {
       await other.close();
     }
