@@ -1,13 +1,15 @@
 /**
  * The server's own certificate authority: generated on first start in
- * `<dataDir>/tls`, it signs the server certificate (and later device client
- * certificates). The server certificate is re-issued when its names change.
+ * `<dataDir>/tls`, it signs the server certificate and the client certificates
+ * of devices that authenticate with one. The server certificate is re-issued
+ * when its names change.
  */
-import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { isValidId, OutpostError } from '@outpost/protocol';
 import forge from 'node-forge';
 
 export interface TlsMaterial {
@@ -126,4 +128,74 @@ export function ensureTls(dir: string, extraNames: readonly string[]): TlsMateri
     writeFileSync(srvCrt, pem, { mode: 0o644 });
   }
   return { caFile: caCrt, ca, cert: readFileSync(srvCrt, 'utf8'), key: readFileSync(srvKey, 'utf8') };
+}
+
+/** Days a device client certificate is valid (docs/protocol.md §Enrollment). */
+export const CLIENT_CERT_DAYS = 730;
+
+/** The SHA-256 fingerprint of a certificate's DER bytes, lowercase hex: what the store keeps per device. */
+export function certFingerprint(der: Buffer): string {
+  return createHash('sha256').update(der).digest('hex');
+}
+
+const SPKI_PEM = /^-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END PUBLIC KEY-----\r?\n?$/;
+
+/**
+ * Checks a device's public key from an enrollment request: an RSA key of 2048 to
+ * 4096 bits as SPKI PEM (node-forge signs only RSA keys). Throws E_BAD_ARGS otherwise.
+ */
+export function checkDevicePublicKey(pem: string): void {
+  let bits: number | undefined;
+  try {
+    // Exactly one SPKI block: a key parser would also take a certificate or derive a key from a private one.
+    if (SPKI_PEM.test(pem)) {
+      const key = createPublicKey({ key: pem, format: 'pem', type: 'spki' });
+      if (key.asymmetricKeyType === 'rsa') bits = key.asymmetricKeyDetails?.modulusLength;
+    }
+  } catch {
+    // Falls through to the coded error below; the parser's message says nothing useful to a device.
+  }
+  if (bits === undefined || bits < 2048 || bits > 4096)
+    throw new OutpostError('E_BAD_ARGS', 'publicKey must be an RSA public key of 2048 to 4096 bits, SPKI PEM');
+}
+
+/**
+ * Issues a device's client certificate: subject CN = the device id, clientAuth only,
+ * signed by the Outpost CA, random serial. The caller has checked the key.
+ */
+export function issueClientCertificate(opts: {
+  caCert: string;
+  caKey: string;
+  publicKey: string;
+  deviceId: string;
+  days?: number;
+}): { certificate: string; fingerprint: string } {
+  if (!isValidId(opts.deviceId)) throw new OutpostError('E_BAD_ARGS', 'invalid device id');
+  const certificate = issue({
+    subjectCN: opts.deviceId,
+    publicPem: opts.publicKey,
+    signerKeyPem: opts.caKey,
+    issuer: forge.pki.certificateFromPem(opts.caCert),
+    days: opts.days ?? CLIENT_CERT_DAYS,
+    extensions: [
+      { name: 'basicConstraints', cA: false, critical: true },
+      { name: 'keyUsage', digitalSignature: true, critical: true },
+      { name: 'extKeyUsage', clientAuth: true },
+      { name: 'subjectKeyIdentifier' },
+    ],
+  });
+  return { certificate, fingerprint: certFingerprint(new X509Certificate(certificate).raw) };
+}
+
+/** Issues a device's client certificate for its public key (checked by the caller). */
+export type DeviceCertIssuer = (publicKey: string, deviceId: string) => { certificate: string; fingerprint: string };
+
+/**
+ * The issuer the server uses: the CA of `tls` (the one the MQTT listener trusts), its
+ * key read from `ca.key` beside it for each certificate rather than kept in memory.
+ */
+export function deviceCertIssuer(tls: TlsMaterial): DeviceCertIssuer {
+  const caKeyFile = join(dirname(tls.caFile), 'ca.key');
+  return (publicKey, deviceId) =>
+    issueClientCertificate({ caCert: tls.ca, caKey: readFileSync(caKeyFile, 'utf8'), publicKey, deviceId });
 }
