@@ -1,20 +1,39 @@
 /**
  * The embedded broker (Aedes): MQTT over TLS, MQTT over WebSocket (handed in by
  * the HTTP server at /mqtt) and an optional plain listener when asked for. Device
- * authentication and topic ACLs are enforced here, in Aedes' hooks.
+ * authentication and topic ACLs are enforced here, in Aedes' hooks. The TLS
+ * listener asks for client certificates; only it can authenticate a device by one.
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import { ENROLL_USERNAME, isValidId, MAX_PAYLOAD_BYTES } from '@outpost/protocol';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from '../log.js';
+import { certFingerprint } from '../tls/ca.js';
 import { canPublish, canSubscribe, type Principal } from './acl.js';
+import type { VerifiedClientCert } from './device-auth.js';
 
 /** Looks a connecting client up; supplied by the server (devices and enrollment tokens live in the store). */
 export interface BrokerAuthority {
-  authenticateDevice(deviceId: string, secret: string): Promise<Principal | null>;
+  /** `cert` is set when the connection presented a client certificate the Outpost CA verified. */
+  authenticateDevice(deviceId: string, secret: string, cert?: VerifiedClientCert): Promise<Principal | null>;
   checkEnrollmentToken(token: string): Promise<{ ok: boolean; reason?: string }>;
+}
+
+/** What a TLS client presented at the handshake: nothing (no entry), a verified certificate, or one that failed. */
+type PresentedCert = ({ verified: true } & VerifiedClientCert) | { verified: false; reason: string };
+
+function presentedCert(socket: TLSSocket): PresentedCert | undefined {
+  const peer = socket.getPeerCertificate();
+  if (!peer || Object.keys(peer).length === 0) return undefined;
+  if (!socket.authorized) {
+    return { verified: false, reason: `client certificate not verified (${String(socket.authorizationError)})` };
+  }
+  // Node gives an array when the subject has several CNs: such a certificate names no single device.
+  const cn: unknown = peer.subject?.CN;
+  if (typeof cn !== 'string') return { verified: false, reason: 'client certificate has no single CN' };
+  return { verified: true, certFingerprint: certFingerprint(peer.raw), certCN: cn };
 }
 
 // Aedes keeps no per-client slot for our data; a WeakMap keeps the principal beside the client.
@@ -37,12 +56,26 @@ export interface EmbeddedBroker {
 
 export async function createEmbeddedBroker(opts: {
   authority: BrokerAuthority;
-  tls: { key: string; cert: string };
+  /** `clientCa`: the CA that issues device certificates; when set, the TLS listener asks clients for one. */
+  tls: { key: string; cert: string; clientCa?: string };
   log: Logger;
   serverCredential: { username: string; password: string };
 }): Promise<EmbeddedBroker> {
   const { authority, log, serverCredential } = opts;
   const trustedConns = new WeakSet<object>();
+  const certs = new WeakMap<object, PresentedCert>();
+  /**
+   * Device clients between their CONNECT and their registration in Aedes, by client
+   * id. A disconnect (revoke, delete...) in that window marks them, and they are
+   * refused or closed when they get there: the store was read before the change.
+   */
+  const connecting = new Map<string, Set<Client>>();
+  const kicked = new WeakSet<Client>();
+  const settle = (client: Client) => {
+    const set = connecting.get(client.id);
+    set?.delete(client);
+    if (set?.size === 0) connecting.delete(client.id);
+  };
   const aedes = new Aedes({
     id: 'outpost-embedded',
     // Small fleets on slow links: long keepalives are fine, but a handshake must not hang forever.
@@ -58,7 +91,11 @@ export async function createEmbeddedBroker(opts: {
         log.warn({ clientId: String(client.id).slice(0, 80), reason }, 'mqtt connection refused');
         done(authError(reason, code), false);
       };
+      const cert = certs.get(conn);
+      // A certificate that fails verification authenticates no one, not even with a password.
+      if (cert && !cert.verified) return reject(cert.reason);
       if (username === ENROLL_USERNAME) {
+        if (cert) return reject('a device certificate cannot enroll');
         const nonce = String(client.id).startsWith('enroll-') ? String(client.id).slice(7) : '';
         if (!isValidId(nonce)) return reject('enrolling client id must be enroll-{nonce}');
         authority.checkEnrollmentToken(pw).then(
@@ -76,13 +113,25 @@ export async function createEmbeddedBroker(opts: {
       }
       if (!username || username !== client.id || !isValidId(username))
         return reject('client id must equal the device id', 4);
-      authority.authenticateDevice(username, pw).then(
+      const pending = connecting.get(username) ?? new Set<Client>();
+      connecting.set(username, pending.add(client));
+      (conn as Duplex).once('close', () => settle(client));
+      const verified = cert ? { certFingerprint: cert.certFingerprint, certCN: cert.certCN } : undefined;
+      authority.authenticateDevice(username, pw, verified).then(
         (p) => {
-          if (!p) return reject('bad device credentials', 4);
+          if (!p) {
+            settle(client);
+            return reject(cert ? 'client certificate does not identify this device' : 'bad device credentials', 4);
+          }
+          if (kicked.has(client)) {
+            settle(client);
+            return reject('device standing changed while it was connecting', 5);
+          }
           principals.set(client, p);
           done(null, true);
         },
         (err: unknown) => {
+          settle(client);
           log.error({ err }, 'device authentication failed');
           reject('internal error', 5);
         },
@@ -114,6 +163,10 @@ export async function createEmbeddedBroker(opts: {
   });
   await aedes.listen();
 
+  aedes.on('client', (client) => {
+    settle(client);
+    if (kicked.has(client)) client.close();
+  });
   aedes.on('clientError', (client, err) => {
     log.debug({ clientId: String(client?.id ?? '').slice(0, 80), err: err.message }, 'mqtt client error');
   });
@@ -149,8 +202,16 @@ export async function createEmbeddedBroker(opts: {
     aedes,
     handle,
     listen: (port, host) => {
-      const server = createTlsServer({ key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' }, (socket) => {
+      const { clientCa } = opts.tls;
+      // Asked, not required: secret devices have no certificate; the hook decides (rejectUnauthorized: false).
+      const asked = clientCa ? { requestCert: true, rejectUnauthorized: false, ca: [clientCa] } : {};
+      const tlsOptions = { key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' as const, ...asked };
+      const server = createTlsServer(tlsOptions, (socket) => {
         track(socket);
+        // The certificate is judged once, from the handshake; no renegotiation may swap it.
+        socket.disableRenegotiation();
+        const cert = clientCa ? presentedCert(socket) : undefined;
+        if (cert) certs.set(socket, cert);
         handle(socket);
       });
       server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'mqtt tls handshake failed'));
@@ -164,6 +225,7 @@ export async function createEmbeddedBroker(opts: {
       return start(server, port, host);
     },
     disconnect(clientId) {
+      for (const c of connecting.get(clientId) ?? []) kicked.add(c);
       const client = (aedes as unknown as { clients: Record<string, Client> }).clients[clientId];
       if (client) client.close();
     },

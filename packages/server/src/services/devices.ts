@@ -105,6 +105,8 @@ export class DeviceService {
     name: string;
     status: DeviceStatusName;
     secretHash: string;
+    /** Set for a device that authenticates with a client certificate. */
+    certFingerprint?: string | null;
     tags: string[];
     facts: DeviceFacts;
     enrollmentTokenId: string;
@@ -124,6 +126,7 @@ export class DeviceService {
       heartbeat: null,
       enrolled_at: now,
       enrollment_token_id: input.enrollmentTokenId,
+      cert_fingerprint: input.certFingerprint ?? null,
     };
     await this.db.insertInto('devices').values(row).execute();
     return toView(row);

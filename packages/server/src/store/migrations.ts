@@ -160,6 +160,19 @@ const m002 = (postgres: boolean): Migration => ({
   },
 });
 
+/** Devices that authenticate with a client certificate: the SHA-256 fingerprint of the one issued. */
+const m003 = (): Migration => ({
+  async up(db: Db) {
+    await db.schema.alterTable('devices').addColumn('cert_fingerprint', 'text').execute();
+  },
+});
+
 export function migrationProvider(postgres: boolean): MigrationProvider {
-  return { getMigrations: async () => ({ '001_initial': m001(postgres), '002_users_audit': m002(postgres) }) };
+  return {
+    getMigrations: async () => ({
+      '001_initial': m001(postgres),
+      '002_users_audit': m002(postgres),
+      '003_device_certificates': m003(),
+    }),
+  };
 }

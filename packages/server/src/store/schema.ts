@@ -49,6 +49,8 @@ export interface DeviceTable {
   heartbeat: number | null;
   enrolled_at: number;
   enrollment_token_id: string | null;
+  /** SHA-256 of the client certificate's DER (lowercase hex) for certificate devices; null for secret devices. */
+  cert_fingerprint: string | null;
 }
 
 export interface PresenceTable {
