@@ -11,6 +11,7 @@ import { type Capability, createCapabilities } from './capabilities/index.js';
 import { systemUptime } from './capabilities/system.js';
 import { type AgentConfig, ConfigError, checkServerUrl } from './config.js';
 import { DeviceConnection } from './connection.js';
+import { newDeviceKey, readDeviceCredentials, writeDeviceCredentials } from './credentials.js';
 import { enroll } from './enroll.js';
 import { collectFacts } from './facts.js';
 import { CommandJournal, type JournalLimits } from './journal.js';
@@ -69,6 +70,8 @@ async function resolveIdentity(
   if (existing) {
     if (config.enrollToken)
       log.info('already enrolled; ignoring the enrollment token', { deviceId: existing.deviceId });
+    if ((existing.auth ?? 'secret') !== config.auth)
+      log.info('already enrolled; the authentication chosen at enrollment stays', { auth: existing.auth ?? 'secret' });
     return existing;
   }
   if (!config.enrollToken) {
@@ -77,22 +80,30 @@ async function resolveIdentity(
     );
   }
   if (!config.server) throw new ConfigError('no server to enroll with: pass --server URL');
+  // The private key stays in memory until the server has certified it, then goes to device.key only.
+  const key = config.auth === 'certificate' ? await newDeviceKey() : undefined;
   const result = await enroll({
     server: config.server,
     token: config.enrollToken,
     facts: collectFacts(),
     protocolVersion: config.protocolVersion,
     log,
+    ...(key ? { publicKey: key.publicKey } : {}),
     ...(ca ? { ca } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.backoff ? { backoff: options.backoff } : {}),
   });
-  const identity: Identity = {
-    server: config.server,
-    deviceId: result.deviceId,
-    secret: result.secret,
-    enrolledAt: new Date().toISOString(),
-  };
+  const common = { server: config.server, deviceId: result.deviceId, enrolledAt: new Date().toISOString() };
+  let identity: Identity;
+  if (result.certificate !== undefined && key) {
+    writeDeviceCredentials(config.stateDir, key.privateKey, result.certificate);
+    identity = { ...common, auth: 'certificate' };
+  } else if (result.secret !== undefined) {
+    identity = { ...common, secret: result.secret };
+  } else {
+    throw new ConfigError('enrollment returned no usable credential');
+  }
+  // Written last: identity.json marks a finished enrollment.
   writeIdentity(config.stateDir, identity);
   log.info(
     result.status === 'pending'
@@ -115,8 +126,18 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
   const identity = await resolveIdentity(config, options, log, ca);
   const deviceId = identity.deviceId;
   const server = config.server ?? identity.server;
-  checkServerUrl(server, config.allowInsecure);
+  checkServerUrl(server, config.allowInsecure, identity.auth ?? 'secret');
   const dlog = log.child({ deviceId });
+  let credential: { password: string } | { key: Buffer; cert: Buffer };
+  if (identity.auth === 'certificate') {
+    try {
+      credential = readDeviceCredentials(config.stateDir, deviceId, dlog);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+  } else {
+    credential = { password: identity.secret };
+  }
   const journal = new CommandJournal(config.stateDir, dlog, options.journalLimits);
   const statusTopic = topics.status(deviceId);
 
@@ -196,7 +217,8 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       url: server,
       clientId: deviceId,
       username: deviceId,
-      password: identity.secret,
+      // A certificate device sends no password: the broker identifies it by its certificate.
+      ...credential,
       protocolVersion: config.protocolVersion,
       ...(ca ? { ca } : {}),
     },
@@ -220,7 +242,12 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     ...(options.backoff ? { backoff: options.backoff } : {}),
   });
 
-  dlog.info('starting', { server: redactUrl(server), agentVersion: AGENT_VERSION, heartbeat: config.heartbeat });
+  dlog.info('starting', {
+    server: redactUrl(server),
+    agentVersion: AGENT_VERSION,
+    heartbeat: config.heartbeat,
+    auth: identity.auth ?? 'secret',
+  });
   if (/^(mqtt|ws):/i.test(server))
     dlog.warn('plain-text connection: the device secret crosses the network unencrypted');
   connection.start();

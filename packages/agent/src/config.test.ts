@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AgentConfig, ConfigError, DEFAULT_CONFIG_FILE, resolveConfig } from './config.js';
+import { type AgentConfig, agentConfig, ConfigError, DEFAULT_CONFIG_FILE, resolveConfig } from './config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'outpost-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,6 +41,7 @@ describe('config', () => {
       execConcurrency: 8,
       allowInsecure: false,
       protocolVersion: 4,
+      auth: 'secret',
     });
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -93,6 +94,37 @@ describe('config', () => {
     expect(error(['--server', 'http://broker'])).toMatch(/scheme must be mqtts:\/\/ or wss:\/\//);
     expect(error(['--server', 'mqtts://user:pw@broker'])).toMatch(/must not contain credentials/);
     expect(error(['--server', 'not a url'])).toMatch(/invalid server URL/);
+  });
+
+  it('takes the authentication from --auth, OUTPOST_AGENT_AUTH or the config key auth (default secret)', () => {
+    const mqtts = ['--server', 'mqtts://b:8883'];
+    expect(resolved(mqtts).auth).toBe('secret');
+    expect(resolved([...mqtts, '--auth', 'certificate']).auth).toBe('certificate');
+    expect(resolved(mqtts, { OUTPOST_AGENT_AUTH: 'certificate' }).auth).toBe('certificate');
+    expect(resolved(['--config', configFile({ server: 'mqtts://b:8883', auth: 'certificate' })]).auth).toBe(
+      'certificate',
+    );
+    expect(resolved([...mqtts, '--auth', 'secret'], { OUTPOST_AGENT_AUTH: 'certificate' }).auth).toBe('secret');
+    expect(error([...mqtts, '--auth', 'password'])).toBe(
+      'invalid --auth: expected secret|certificate (got "password")',
+    );
+    expect(error(['--config', configFile({ auth: 'cert' })])).toMatch(/\/auth: must be one of "secret", "certificate"/);
+  });
+
+  it('refuses certificate authentication over wss://, ws:// or mqtt:// (only the MQTT TLS port asks for certificates)', () => {
+    for (const server of ['wss://b:443/mqtt', 'ws://b/mqtt', 'mqtt://b:1883']) {
+      const msg = error(['--server', server, '--auth', 'certificate', '--allow-insecure']);
+      expect(msg, server).toMatch(/^certificate authentication works only over mqtts:\/\//);
+      expect(msg, server).toMatch(/--auth secret/);
+    }
+    expect(error([], { OUTPOST_AGENT_SERVER: 'wss://b/mqtt', OUTPOST_AGENT_AUTH: 'certificate' })).toMatch(
+      /only over mqtts:\/\/ \(got wss:\/\/\)/,
+    );
+    // Without a server URL (an enrolled device reuses the one in identity.json) the agent checks at start.
+    expect(resolved(['--auth', 'certificate']).auth).toBe('certificate');
+    expect(() => agentConfig({ stateDir: dir, server: 'wss://b/mqtt', auth: 'certificate' })).toThrow(ConfigError);
+    expect(agentConfig({ stateDir: dir, server: 'mqtts://b:8883', auth: 'certificate' }).auth).toBe('certificate');
+    expect(agentConfig({ stateDir: dir }).auth).toBe('secret');
   });
 
   it('answers --help and --version', () => {

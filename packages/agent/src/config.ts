@@ -13,6 +13,10 @@ export const DEFAULT_STATE_DIR = '/var/lib/outpost';
 export const DEFAULT_CONFIG_FILE = '/etc/outpost/agent.json';
 export const DEFAULT_EXEC_CONCURRENCY = 8;
 
+/** How an enrolled device proves who it is: a secret password, or a client certificate (docs/protocol.md §Connecting). */
+export type AgentAuth = 'secret' | 'certificate';
+export const AGENT_AUTH_MODES: readonly AgentAuth[] = ['secret', 'certificate'];
+
 /** The resolved, frozen configuration the agent core runs with. */
 export interface AgentConfig {
   /** Broker URL; may be absent when `identity.json` already names the server. */
@@ -29,6 +33,8 @@ export interface AgentConfig {
   allowInsecure: boolean;
   /** MQTT protocol version: 4 is 3.1.1, 5 is MQTT 5. */
   protocolVersion: 4 | 5;
+  /** The credential to ask for at enrollment; an enrolled device keeps the one in its identity. */
+  auth: AgentAuth;
 }
 
 /** A configuration problem the user must fix: printed as one line, exit code 2. */
@@ -50,6 +56,7 @@ export const ConfigFile = Type.Object(
     execConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
     allowInsecure: Type.Optional(Type.Boolean()),
     protocolVersion: Type.Optional(Type.Unsafe<4 | 5>({ type: 'integer', enum: [4, 5] })),
+    auth: Type.Optional(Type.Unsafe<AgentAuth>({ type: 'string', enum: [...AGENT_AUTH_MODES] })),
   },
   strict,
 );
@@ -82,6 +89,7 @@ const fields: Field[] = [
     hint: 'true|false',
   },
   { key: 'protocolVersion', kind: 'int', env: 'OUTPOST_AGENT_MQTT_VERSION', hint: '4 (MQTT 3.1.1) or 5' },
+  { key: 'auth', kind: 'string', flag: 'auth', env: 'OUTPOST_AGENT_AUTH', hint: AGENT_AUTH_MODES.join('|') },
 ];
 
 export const USAGE = `Usage: outpost-agent [options]
@@ -94,6 +102,9 @@ Options:
   --ca FILE           CA certificate that signs the server's TLS certificate
   --enroll TOKEN      enrollment token, used once when the device has no identity yet
                       (prefer OUTPOST_AGENT_ENROLL_TOKEN: flags are visible in ps)
+  --auth MODE         how the device authenticates once enrolled: secret (default) or
+                      certificate (a key made on the device, a certificate from the
+                      server's CA; needs mqtts://). Used at enrollment only.
   --state-dir DIR     where the identity and command journal live (default ${DEFAULT_STATE_DIR})
   --config FILE       JSON config file (default ${DEFAULT_CONFIG_FILE})
   --heartbeat SECONDS telemetry interval (default ${DEFAULT_HEARTBEAT_SECONDS})
@@ -165,8 +176,11 @@ export function loadConfigFile(path: string, explicit: boolean): ConfigFile {
   }
 }
 
-/** Checks the server URL: a scheme the agent speaks, TLS unless insecure is allowed, no credentials. */
-export function checkServerUrl(server: string, allowInsecure: boolean): void {
+/**
+ * Checks the server URL: a scheme the agent speaks, TLS unless insecure is allowed, no
+ * credentials, and mqtts:// for certificate authentication.
+ */
+export function checkServerUrl(server: string, allowInsecure: boolean, auth: AgentAuth = 'secret'): void {
   let url: URL;
   try {
     url = new URL(server);
@@ -182,6 +196,12 @@ export function checkServerUrl(server: string, allowInsecure: boolean): void {
   }
   if (url.username || url.password) throw new ConfigError('invalid server URL: it must not contain credentials');
   if (!url.hostname) throw new ConfigError('invalid server URL: no host');
+  // The WebSocket endpoint shares the HTTPS port, which never asks for client certificates (browsers would prompt).
+  if (auth === 'certificate' && scheme !== 'mqtts') {
+    throw new ConfigError(
+      `certificate authentication works only over mqtts:// (got ${scheme}://): the WebSocket endpoint does not take client certificates; use mqtts://host:8883 or --auth secret`,
+    );
+  }
 }
 
 /** Resolves flags > environment > config file > defaults into a frozen AgentConfig. */
@@ -212,11 +232,12 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction
     execConcurrency: merged.execConcurrency ?? DEFAULT_EXEC_CONCURRENCY,
     allowInsecure: merged.allowInsecure ?? false,
     protocolVersion: merged.protocolVersion ?? 4,
+    auth: merged.auth ?? 'secret',
   };
   if (merged.server !== undefined) config.server = merged.server;
   if (merged.ca !== undefined) config.ca = merged.ca;
   if (merged.enrollToken !== undefined) config.enrollToken = merged.enrollToken;
-  if (config.server !== undefined) checkServerUrl(config.server, config.allowInsecure);
+  if (config.server !== undefined) checkServerUrl(config.server, config.allowInsecure, config.auth);
   return { action: 'run', config: Object.freeze(config) };
 }
 
@@ -228,8 +249,9 @@ export function agentConfig(partial: Partial<AgentConfig> & { stateDir: string }
     execConcurrency: DEFAULT_EXEC_CONCURRENCY,
     allowInsecure: false,
     protocolVersion: 4,
+    auth: 'secret',
     ...partial,
   };
-  if (config.server !== undefined) checkServerUrl(config.server, config.allowInsecure);
+  if (config.server !== undefined) checkServerUrl(config.server, config.allowInsecure, config.auth);
   return Object.freeze(config);
 }

@@ -15,7 +15,11 @@ export interface LinkOptions {
   ca?: Buffer;
   clientId: string;
   username: string;
-  password: string;
+  /** The device secret or enrollment token; absent for a device that authenticates with a certificate. */
+  password?: string;
+  /** Client certificate and its private key (PEM), for certificate authentication over mqtts://. */
+  key?: Buffer;
+  cert?: Buffer;
   protocolVersion: 4 | 5;
   will?: { topic: string; payload: string };
 }
@@ -25,7 +29,6 @@ export function clientOptions(o: LinkOptions): IClientOptions {
   const options: IClientOptions = {
     clientId: o.clientId,
     username: o.username,
-    password: o.password,
     clean: true,
     keepalive: 30,
     protocolVersion: o.protocolVersion,
@@ -36,7 +39,12 @@ export function clientOptions(o: LinkOptions): IClientOptions {
     queueQoSZero: false,
     rejectUnauthorized: true,
   };
+  if (o.password !== undefined) options.password = o.password;
   if (o.ca) options.ca = o.ca;
+  if (o.key && o.cert) {
+    options.key = o.key;
+    options.cert = o.cert;
+  }
   if (o.will) options.will = { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: true };
   return options;
 }

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { check, DeviceStatus, EnrollRequest, type EnrollResponse, ID_PATTERN, topics } from '@outpost/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startBroker, type TestBroker } from '../test/broker.js';
+import { testCa } from '../test/cert.js';
 import { type AgentHandle, startAgent } from './agent.js';
 import { agentConfig } from './config.js';
+import { newDeviceKey } from './credentials.js';
 import { EnrollmentRejected, enroll, newNonce } from './enroll.js';
 import { collectFacts } from './facts.js';
 import { createLogger, silentLogger } from './log.js';
@@ -131,6 +133,79 @@ describe('enrollment', () => {
     expect(result).toEqual({ deviceId: DEVICE, secret: SECRET, status: 'accepted' });
     expect(nonces).toHaveLength(2);
     expect(nonces[0]).not.toBe(nonces[1]);
+  });
+
+  it('asks for a certificate with the public key, and takes only one for that key and device', async () => {
+    const ca = testCa();
+    const [key, other] = await Promise.all([newDeviceKey(), newDeviceKey()]);
+    const requests: unknown[] = [];
+    let answer: (req: { publicKey?: string }) => EnrollResponse = () => accepted;
+    broker = await enrollmentServer((req) => {
+      requests.push(req);
+      return answer(req as { publicKey?: string });
+    });
+    const b = broker;
+    const attempt = () =>
+      enroll({
+        server: b.url,
+        token: TOKEN,
+        facts: collectFacts(),
+        publicKey: key.publicKey,
+        protocolVersion: 4,
+        log: silentLogger,
+        responseTimeoutMs: 5000,
+      });
+
+    answer = (req) => ({
+      ok: true,
+      deviceId: DEVICE,
+      certificate: ca.issue(req.publicKey ?? '', DEVICE),
+      status: 'pending',
+    });
+    const result = await attempt();
+    expect(requests[0]).toMatchObject({ publicKey: key.publicKey });
+    expect(check(EnrollRequest, requests[0])).toBe(true);
+    expect(result.secret).toBeUndefined();
+    expect(result).toMatchObject({ deviceId: DEVICE, status: 'pending' });
+    expect(result.certificate).toContain('-----BEGIN CERTIFICATE-----');
+
+    // Each of these created a device on the server: final, not retried (another attempt would use the token again).
+    const wrong: [string, EnrollResponse, RegExp][] = [
+      ['a secret instead', accepted, /did not issue a certificate/],
+      [
+        'a certificate for another key',
+        { ok: true, deviceId: DEVICE, certificate: ca.issue(other.publicKey, DEVICE), status: 'accepted' },
+        /not for the key this device sent/,
+      ],
+      [
+        'a certificate for another device',
+        { ok: true, deviceId: DEVICE, certificate: ca.issue(key.publicKey, 'd-other'), status: 'accepted' },
+        /does not name this device/,
+      ],
+      [
+        'garbage',
+        { ok: true, deviceId: DEVICE, certificate: 'x', status: 'accepted' },
+        /not a valid X.509 certificate/,
+      ],
+    ];
+    for (const [label, response, message] of wrong) {
+      answer = () => response;
+      const before = requests.length;
+      const err = await attempt().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, label).toBeInstanceOf(EnrollmentRejected);
+      expect((err as Error).message, label).toMatch(message);
+      expect(requests.length - before, label).toBe(1);
+    }
+  });
+
+  it('without a public key, an answer with no secret is final too', async () => {
+    broker = await enrollmentServer(() => ({ ok: true, deviceId: DEVICE, certificate: 'x', status: 'accepted' }));
+    await expect(
+      enroll({ server: broker.url, token: TOKEN, facts: collectFacts(), protocolVersion: 4, log: silentLogger }),
+    ).rejects.toThrow(/sent no device secret/);
   });
 
   it('refuses to start with neither identity nor token', async () => {

@@ -18,6 +18,7 @@ import {
 import mqtt from 'mqtt';
 import { Backoff, type BackoffOptions, sleep } from './backoff.js';
 import { clientOptions, errorCode, isAuthRefusal } from './connection.js';
+import { certificateProblem } from './credentials.js';
 import { type Logger, redactUrl } from './log.js';
 
 /** The server refused the token: retrying cannot help. */
@@ -30,6 +31,8 @@ export interface EnrollOptions {
   ca?: Buffer;
   token: string;
   facts: DeviceFacts;
+  /** SPKI PEM: asks for a client certificate for this key instead of a secret. */
+  publicKey?: string;
   protocolVersion: 4 | 5;
   log: Logger;
   signal?: AbortSignal;
@@ -38,11 +41,11 @@ export interface EnrollOptions {
   responseTimeoutMs?: number;
 }
 
-export interface Enrollment {
-  deviceId: string;
-  secret: string;
-  status: 'accepted' | 'pending';
-}
+/** The device's identity and its credential: a secret, or the certificate for the key it sent. */
+export type Enrollment = { deviceId: string; status: 'accepted' | 'pending' } & (
+  | { secret: string; certificate?: undefined }
+  | { certificate: string; secret?: undefined }
+);
 
 type Attempt = { ok: true; enrollment: Enrollment } | { ok: false; reason: string };
 
@@ -110,14 +113,24 @@ function attempt(options: EnrollOptions): Promise<Attempt> {
         }
         const request = parse(
           EnrollRequest,
-          { nonce, token: options.token, facts: options.facts },
+          {
+            nonce,
+            token: options.token,
+            facts: options.facts,
+            ...(options.publicKey ? { publicKey: options.publicKey } : {}),
+          },
           'enrollment request',
         );
         client.publish(topics.enrollRequest(nonce), JSON.stringify(request), { qos: 1 }, (pubErr) => {
           if (pubErr) finish({ ok: false, reason: `could not send the enrollment request: ${pubErr.message}` });
         });
         timer = setTimeout(
-          () => finish({ ok: false, reason: 'no enrollment response in time' }),
+          () =>
+            finish({
+              ok: false,
+              // A server from before certificate authentication drops a request with a public key.
+              reason: `no enrollment response in time${options.publicKey ? ' (does the server issue client certificates?)' : ''}`,
+            }),
           options.responseTimeoutMs ?? 30_000,
         );
       });
@@ -132,10 +145,21 @@ function attempt(options: EnrollOptions): Promise<Attempt> {
         return;
       }
       if (response.ok) {
-        finish({
-          ok: true,
-          enrollment: { deviceId: response.deviceId, secret: response.secret, status: response.status },
-        });
+        // The device and its token use now exist on the server: a wrong credential is final, not retried.
+        const { deviceId, status } = response;
+        if (options.publicKey) {
+          const problem =
+            response.certificate === undefined
+              ? 'the server did not issue a certificate'
+              : certificateProblem(response.certificate, options.publicKey, deviceId);
+          if (problem || response.certificate === undefined)
+            finish(new EnrollmentRejected(`enrollment failed: ${problem}`));
+          else finish({ ok: true, enrollment: { deviceId, status, certificate: response.certificate } });
+        } else if (response.secret === undefined) {
+          finish(new EnrollmentRejected('enrollment failed: the server sent no device secret'));
+        } else {
+          finish({ ok: true, enrollment: { deviceId, status, secret: response.secret } });
+        }
       } else if (FATAL_CODES.has(response.error.code)) {
         finish(new EnrollmentRejected(`enrollment token rejected: ${response.error.message.slice(0, 300)}`));
       } else {

@@ -1,23 +1,28 @@
 /**
  * The agent's state directory (mode 0700) and its identity file `identity.json`
- * (mode 0600): the device id and secret the server issued at enrollment. Files
- * are written to a temporary name, synced, then renamed, so a crash never leaves
- * half a file behind.
+ * (mode 0600): the device id and the secret the server issued at enrollment, or
+ * `auth: "certificate"` when the device authenticates with `device.key` and
+ * `device.crt` beside it (credentials.ts). Files are written to a temporary name,
+ * synced, then renamed, so a crash never leaves half a file behind.
  */
 import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ID_PATTERN, OutpostError, parse } from '@outpost/protocol';
 import { type Static, Type } from '@sinclair/typebox';
 
-export const Identity = Type.Object(
-  {
-    server: Type.String({ minLength: 1, maxLength: 2048 }),
-    deviceId: Type.String({ pattern: ID_PATTERN }),
-    secret: Type.String({ minLength: 1, maxLength: 256 }),
-    enrolledAt: Type.String({ minLength: 1, maxLength: 64 }),
-  },
-  { additionalProperties: false },
-);
+const common = {
+  server: Type.String({ minLength: 1, maxLength: 2048 }),
+  deviceId: Type.String({ pattern: ID_PATTERN }),
+  enrolledAt: Type.String({ minLength: 1, maxLength: 64 }),
+};
+/** A secret identity (files from before certificates have no `auth`), or a certificate one, which has no secret. */
+export const Identity = Type.Union([
+  Type.Object(
+    { ...common, auth: Type.Optional(Type.Literal('secret')), secret: Type.String({ minLength: 1, maxLength: 256 }) },
+    { additionalProperties: false },
+  ),
+  Type.Object({ ...common, auth: Type.Literal('certificate') }, { additionalProperties: false }),
+]);
 export type Identity = Static<typeof Identity>;
 
 export const identityPath = (stateDir: string): string => join(stateDir, 'identity.json');

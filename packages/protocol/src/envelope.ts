@@ -111,6 +111,11 @@ export const EnrollRequest = Type.Object(
      */
     token: Type.String({ minLength: 1, maxLength: 256 }),
     facts: DeviceFacts,
+    /**
+     * Asks for certificate authentication (docs/protocol.md §Enrollment): the device's
+     * RSA public key as SPKI PEM. The private key never leaves the device.
+     */
+    publicKey: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   },
   strict,
 );
@@ -120,8 +125,13 @@ export const EnrollResponse = Type.Union([
     {
       ok: Type.Literal(true),
       deviceId: Id,
-      /** Shown once: the agent stores it (mode 0600); the server keeps only a hash. */
-      secret: Type.String({ minLength: 32, maxLength: 256 }),
+      /**
+       * Secret authentication: shown once, the agent stores it (mode 0600); the server
+       * keeps only a hash. Absent when the request carried a `publicKey`.
+       */
+      secret: Type.Optional(Type.String({ minLength: 32, maxLength: 256 })),
+      /** Certificate authentication: the client certificate (PEM) the server's CA issued for `publicKey`. */
+      certificate: Type.Optional(Type.String({ minLength: 1, maxLength: 16384 })),
       status: Type.Union([Type.Literal('accepted'), Type.Literal('pending')]),
     },
     strict,

@@ -34,6 +34,8 @@ const facts = {
 };
 const errorBody = { code: 'E_TIMEOUT', message: 'timed out', details: { afterMs: 60_000 } };
 const secret = `ops_${'A'.repeat(43)}`;
+const publicKey = '-----BEGIN PUBLIC KEY-----\nMIIBIjAN...\n-----END PUBLIC KEY-----\n';
+const certificate = '-----BEGIN CERTIFICATE-----\nMIIC...\n-----END CERTIFICATE-----\n';
 
 const envelopeCases: Record<string, SchemaCase> = {
   CommandRequest: {
@@ -147,21 +149,41 @@ const envelopeCases: Record<string, SchemaCase> = {
   },
   EnrollRequest: {
     schema: envelope.EnrollRequest,
-    full: [{ nonce: 'Abcdefghijklmnop_-12', token: 'ope_abc', facts }],
+    full: [{ nonce: 'Abcdefghijklmnop_-12', token: 'ope_abc', facts, publicKey }],
+    // Without a public key the device asks for a secret (and every agent before certificates).
+    valid: [{ nonce: 'abc', token: 'ope_abc', facts }],
     invalid: [
       ['nonce with slash', { nonce: 'a/b', token: 'ope_abc', facts }, '/nonce'],
       ['nonce with wildcard', { nonce: '+', token: 'ope_abc', facts }, '/nonce'],
       ['empty token', { nonce: 'abc', token: '', facts }, '/token'],
+      ['empty public key', { nonce: 'abc', token: 'ope_abc', facts, publicKey: '' }, '/publicKey'],
+      [
+        'public key over 4096 chars',
+        { nonce: 'abc', token: 'ope_abc', facts, publicKey: 'k'.repeat(4097) },
+        '/publicKey',
+      ],
     ],
   },
   EnrollResponse: {
     schema: envelope.EnrollResponse,
     full: [
-      { ok: true, deviceId: 'd-abcdefghijklmnopqrst', secret, status: 'accepted' },
+      // The schema allows both; the server sends exactly one (the agent checks which it asked for).
+      { ok: true, deviceId: 'd-abcdefghijklmnopqrst', secret, certificate, status: 'accepted' },
       { ok: false, error: { code: 'E_DENIED', message: 'token revoked' } },
     ],
-    valid: [{ ok: true, deviceId: 'd-x', secret, status: 'pending' }],
+    valid: [
+      { ok: true, deviceId: 'd-x', secret, status: 'pending' },
+      { ok: true, deviceId: 'd-x', certificate, status: 'accepted' },
+      { ok: true, deviceId: 'd-x', certificate: 'c'.repeat(16384), status: 'pending' },
+    ],
     invalid: [
+      ['empty certificate', { ok: true, deviceId: 'd-x', certificate: '', status: 'accepted' }, ''],
+      [
+        'certificate over 16384 chars',
+        { ok: true, deviceId: 'd-x', certificate: 'c'.repeat(16385), status: 'accepted' },
+        '',
+      ],
+      ['ok:false with a certificate', { ok: false, certificate, error: { code: 'E_DENIED', message: 'x' } }, ''],
       ['status rejected', { ok: true, deviceId: 'd-x', secret, status: 'rejected' }, ''],
       ['secret too short', { ok: true, deviceId: 'd-x', secret: 's'.repeat(31), status: 'accepted' }, ''],
       ['secret too long', { ok: true, deviceId: 'd-x', secret: 's'.repeat(257), status: 'accepted' }, ''],

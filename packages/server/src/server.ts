@@ -8,13 +8,14 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { join } from 'node:path';
 import { DEFAULT_HEARTBEAT_SECONDS, topics } from '@outpost/protocol';
 import { createWebSocketStream } from 'ws';
+import { authenticateDevice } from './broker/device-auth.js';
 import { createEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { type BrokerLink, linkEmbedded, linkExternal } from './broker/link.js';
 import { Bus } from './bus.js';
 import { loadConfig, type ServerConfig, type ServerOptions } from './config.js';
 import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './log.js';
-import { assertPrivateFile, secretMatches } from './secrets.js';
+import { assertPrivateFile } from './secrets.js';
 import { ApiTokenService } from './services/api-tokens.js';
 import { AuditService } from './services/audit.js';
 import { CommandService } from './services/commands.js';
@@ -26,7 +27,7 @@ import { RateLimiter } from './services/rate-limit.js';
 import { SessionService } from './services/sessions.js';
 import { UserService } from './services/users.js';
 import { openDatabase } from './store/db.js';
-import { ensureTls } from './tls/ca.js';
+import { deviceCertIssuer, ensureTls } from './tls/ca.js';
 
 export interface OutpostServer {
   config: ServerConfig;
@@ -79,7 +80,8 @@ export async function startServer(
   const sessions = new SessionService(db, users, log, limiters, sessionPolicy);
   const tokens = new ApiTokenService(db, users, log);
   const devices = new DeviceService(db, bus, log);
-  const enrollment = new EnrollmentService(db, devices, audit, log);
+  // Device client certificates always come from the Outpost CA, even with a bring-your-own HTTPS certificate.
+  const enrollment = new EnrollmentService(db, devices, audit, log, deviceCertIssuer(tls));
   await tokens.bootstrapAdmin(adminTokenFile);
 
   const serverCredential = { username: '$outpost-server', password: randomBytes(32).toString('base64url') };
@@ -91,14 +93,13 @@ export async function startServer(
     broker = await createEmbeddedBroker({
       log,
       // One certificate for every listener: bring-your-own applies to MQTT over TLS too.
-      tls: httpsMaterial,
+      // Client certificates are verified against the Outpost CA whichever certificate the server shows.
+      tls: { ...httpsMaterial, clientCa: tls.ca },
       serverCredential,
       authority: {
-        async authenticateDevice(deviceId, secret) {
-          const row = await devices.row(deviceId);
-          if (!row || row.status === 'revoked' || !secretMatches(secret, row.secret_hash)) return null;
-          return { kind: 'device', deviceId, status: row.status as 'pending' | 'accepted' | 'rejected' };
-        },
+        // Read on every CONNECT: a revoked or deleted device is refused at once (broker/device-auth.ts).
+        authenticateDevice: async (deviceId, secret, cert) =>
+          authenticateDevice(await devices.row(deviceId), deviceId, secret, cert),
         async checkEnrollmentToken(token) {
           const r = await enrollment.check(token);
           return r.ok ? { ok: true } : { ok: false, reason: r.reason };

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { hashSecret, newId, newSecret } from '../secrets.js';
 import type { Db } from '../store/db.js';
 import type { EnrollmentTokenTable } from '../store/schema.js';
+import { checkDevicePublicKey, type DeviceCertIssuer } from '../tls/ca.js';
 import type { AuditService } from './audit.js';
 import type { DeviceService } from './devices.js';
 
@@ -67,6 +68,8 @@ export class EnrollmentService {
     private readonly devices: DeviceService,
     private readonly audit: AuditService,
     private readonly log: Logger,
+    /** Issues client certificates for devices that enroll with a public key; without it they are refused. */
+    private readonly issueCert?: DeviceCertIssuer,
   ) {}
 
   async create(input: CreateEnrollmentToken, actor: Actor): Promise<EnrollmentTokenView & { token: string }> {
@@ -120,8 +123,12 @@ export class EnrollmentService {
     return state === 'active' ? { ok: true, row } : { ok: false, reason: ENROLL_REJECTED[state] };
   }
 
-  /** Uses one token use and creates the device; the secret is returned once and only its hash is kept. */
-  async enroll(token: string, facts: DeviceFacts): Promise<EnrollResponse> {
+  /**
+   * Uses one token use and creates the device. Without `publicKey` it gets a secret, returned
+   * once (only its hash is kept); with one, a client certificate from the CA (only its
+   * fingerprint is kept) and a secret hash nothing can match (docs/protocol.md §Enrollment).
+   */
+  async enroll(token: string, facts: DeviceFacts, publicKey?: string): Promise<EnrollResponse> {
     const checked = await this.check(token);
     if (!checked.ok) {
       this.log.warn({ reason: checked.reason }, 'enrollment refused');
@@ -134,6 +141,25 @@ export class EnrollmentService {
       };
     }
     const { row } = checked;
+    const id = newId('d');
+    // The certificate is made before the token use is spent: a bad key or a CA failure costs none.
+    let issued: { certificate: string; fingerprint: string } | undefined;
+    if (publicKey !== undefined) {
+      if (!this.issueCert) {
+        return {
+          ok: false,
+          error: { code: 'E_UNSUPPORTED', message: 'this server does not issue client certificates' },
+        };
+      }
+      try {
+        checkDevicePublicKey(publicKey);
+      } catch (err) {
+        if (!(err instanceof OutpostError)) throw err;
+        this.log.warn({ reason: err.message }, 'enrollment refused');
+        return { ok: false, error: { code: err.code, message: err.message } };
+      }
+      issued = this.issueCert(publicKey, id);
+    }
     // Conditional increment: two agents racing for the last use cannot both win.
     let q = this.db
       .updateTable('enrollment_tokens')
@@ -145,26 +171,31 @@ export class EnrollmentService {
     if (Number(res.numUpdatedRows) !== 1) {
       return { ok: false, error: { code: 'E_EXPIRED', message: 'enrollment token has no uses left' } };
     }
-    const secret = newSecret('ops');
     const status = row.auto_accept === 1 ? 'accepted' : 'pending';
+    const secret = issued ? undefined : newSecret('ops');
+    const auth = issued ? 'certificate' : 'secret';
     const device = await this.devices.create({
-      id: newId('d'),
+      id,
       name: facts.hostname || 'device',
       status,
-      secretHash: hashSecret(secret),
+      // An empty hash matches no secret (secretMatches compares 32-byte digests).
+      secretHash: secret === undefined ? '' : hashSecret(secret),
+      certFingerprint: issued?.fingerprint ?? null,
       tags: JSON.parse(row.tags) as string[],
       facts,
       enrollmentTokenId: row.id,
     });
-    this.log.info({ deviceId: device.id, enrollmentTokenId: row.id, status }, 'device enrolled');
+    this.log.info({ deviceId: device.id, enrollmentTokenId: row.id, status, auth }, 'device enrolled');
     await this.audit.record({
       actor: { ref: `enrollment-token:${row.id}`, name: row.name || null },
       action: 'device.enroll',
       target: device.id,
       deviceId: device.id,
       result: 'ok',
-      details: { status, hostname: facts.hostname, tags: device.tags },
+      details: { status, auth, hostname: facts.hostname, tags: device.tags },
     });
-    return { ok: true, deviceId: device.id, secret, status };
+    return issued
+      ? { ok: true, deviceId: device.id, certificate: issued.certificate, status }
+      : { ok: true, deviceId: device.id, secret, status };
   }
 }

@@ -57,7 +57,7 @@ export function startIngest(deps: {
       case 'enroll': {
         const req = parseJson(EnrollRequest, payload, 'enrollment request');
         if (req.nonce !== t.nonce) return;
-        const res = await enrollment.enroll(req.token, req.facts);
+        const res = await enrollment.enroll(req.token, req.facts, req.publicKey);
         await link.publish(topics.enrollResponse(t.nonce), JSON.stringify(res), { qos: 1 });
         return;
       }
