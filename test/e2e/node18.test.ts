@@ -54,4 +54,16 @@ describe('agent bundle on Node 18', () => {
       await agent.stop();
     }
   });
+
+  it('enrolls with a client certificate (key made on Node 18) and runs commands', async (ctx) => {
+    if (skipReason || !ts) return ctx.skip();
+    const { agent, device } = await onlineAgent(ts, { node: node18, args: ['--auth', 'certificate'] });
+    try {
+      expect(agent.identity()).toMatchObject({ deviceId: device.id, auth: 'certificate' });
+      const exec = await sendCommand(ts, device.id, 'exec', 'run', { argv: ['echo', 'cert-18'] });
+      expect(exec.body.result.stdout).toBe('cert-18\n');
+    } finally {
+      await agent.stop();
+    }
+  });
 });
