@@ -394,7 +394,7 @@ describe('rate limits', () => {
   // scrypt and limiter.fail() after it, so every attempt already in flight passes check(): a
   // burst of N concurrent guesses gets all N checked, not 5. Remove `.fails` once the attempt
   // is counted before the password is verified.
-  it.fails('concurrent failed logins count too: at most five guesses at one account are checked', async () => {
+  it('concurrent failed logins count too: at most five guesses at one account are checked', async () => {
     await newUser('cora', 'viewer');
     // Warm connections first, so the burst arrives together rather than one TLS handshake at a time.
     await Promise.all(Array.from({ length: 12 }, () => http('GET', '/health')));
@@ -591,7 +591,7 @@ describe('personal API tokens', () => {
   // the calling token's own scope, so a token limited to `lab` mints an unscoped one (POST
   // /api-tokens needs only self:write) that sees every device its user can. Remove `.fails`
   // once a token's scope is inherited (or the request refused).
-  it.fails('a scoped token cannot mint a token that sees more than it does', async () => {
+  it('a scoped token cannot mint a token that sees more than it does', async () => {
     const scoped = keep('API token', (await admin('POST', '/api-tokens', { name: 'ci', tags: ['lab'] })).token);
     const minted = await http('POST', '/api-tokens', { body: { name: 'wider' }, headers: bearer(scoped) });
     if (minted.status === 201) {

@@ -55,7 +55,10 @@ const queryAjv = new Ajv({
   allErrors: false,
   strict: false,
 });
-for (const a of [strictAjv, queryAjv]) a.addFormat('date-time', true);
+// RFC 3339 date-times that also parse to a real instant (2024-13-45 does not).
+const dateTime = (s: string): boolean =>
+  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s));
+for (const a of [strictAjv, queryAjv]) a.addFormat('date-time', dateTime);
 
 export async function buildApp(opts: {
   services: Services;

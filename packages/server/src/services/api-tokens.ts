@@ -26,6 +26,23 @@ export interface ApiTokenView {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
+/**
+ * A token made with a scoped token can see no more than its maker: it inherits the
+ * maker's tags, or may narrow them, never widen them.
+ */
+function scopeWithin(requested: string[], makerScope: string[]): string[] {
+  if (makerScope.length === 0) return requested;
+  if (requested.length === 0) return makerScope;
+  const outside = requested.filter((t) => !makerScope.includes(t));
+  if (outside.length > 0) {
+    throw new OutpostError(
+      'E_DENIED',
+      `this token is limited to ${makerScope.join(', ')}; it cannot grant ${outside.join(', ')}`,
+    );
+  }
+  return requested;
+}
+
 export class ApiTokenService {
   constructor(
     private readonly db: Db,
@@ -88,13 +105,8 @@ export class ApiTokenService {
     const role = input.role ?? actor.role;
     if (!roleAtLeast(actor.role, role))
       throw new OutpostError('E_DENIED', `a ${actor.role} cannot create a ${role} token`);
-    const created = await this.#insert({
-      name: input.name,
-      role,
-      userId: actor.userId,
-      tags: input.tags ?? [],
-      ttl: input.ttl,
-    });
+    const tags = scopeWithin(input.tags ?? [], actor.kind === 'token' ? (actor.scopes[1] ?? []) : []);
+    const created = await this.#insert({ name: input.name, role, userId: actor.userId, tags, ttl: input.ttl });
     const view = (await this.list(actor.userId)).find((t) => t.id === created.id);
     if (!view) throw new OutpostError('E_INTERNAL', 'token vanished');
     return { ...view, token: created.token };

@@ -28,6 +28,21 @@ export class RateLimiter {
     }
   }
 
+  /**
+   * Checks and counts an attempt before it is verified, so a burst of concurrent
+   * attempts cannot all slip past the check; `forgive` takes it back on success.
+   */
+  attempt(key: string, what: string, now = Date.now()): void {
+    this.check(key, what, now);
+    this.fail(key, now);
+  }
+
+  forgive(key: string): void {
+    const list = this.#failures.get(key);
+    list?.pop();
+    if (list && list.length === 0) this.#failures.delete(key);
+  }
+
   fail(key: string, now = Date.now()): void {
     const list = this.#recent(key, now);
     list.push(now);

@@ -41,15 +41,18 @@ export class SessionService {
   /** Checks a name and password; failures count against both the account and the address. */
   async checkPassword(name: string, password: string, ip: string): Promise<UserTable> {
     const accountKey = name.toLowerCase().slice(0, 200);
-    this.limiters.ip.check(ip, 'address');
-    this.limiters.account.check(accountKey, 'account');
+    // Count the attempt before the (slow) check: concurrent guesses must not all get through.
+    this.limiters.ip.attempt(ip, 'address');
+    try {
+      this.limiters.account.attempt(accountKey, 'account');
+    } catch (err) {
+      this.limiters.ip.forgive(ip);
+      throw err;
+    }
     const user = await this.users.byName(name);
     const ok = await this.users.verify(user ?? ({ password_hash: null } as UserTable), password);
-    if (!user || !ok) {
-      this.limiters.ip.fail(ip);
-      this.limiters.account.fail(accountKey);
-      throw new OutpostError('E_UNAUTHENTICATED', 'wrong name or password');
-    }
+    if (!user || !ok) throw new OutpostError('E_UNAUTHENTICATED', 'wrong name or password');
+    this.limiters.ip.forgive(ip);
     this.limiters.account.reset(accountKey);
     return user;
   }
