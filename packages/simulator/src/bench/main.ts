@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Summary } from '../stats.js';
+import { type LayerResult, runBreakdown } from './breakdown.js';
 import { machine, machineLines } from './machine.js';
 import { type MemoryResult, runMemory } from './memory.js';
 import { Resources } from './proc.js';
@@ -17,7 +18,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --iterations N   measured round trips of each kind (default 500)
   --warmup N       unmeasured round trips of each kind first (default 50)
   --devices N      simulated devices for the memory benchmark (default 2000)
-  --only NAME      roundtrip or memory
+  --only NAME      roundtrip, memory, or breakdown (where a device's memory goes, layer
+                   by layer; not part of the default run)
   --nodelay        TCP_NODELAY on the raw baseline's sockets (to measure a server and
                    agent built with it; docs/benchmarks.md)
   --markdown       also print the table as Markdown
@@ -98,6 +100,18 @@ function memoryRows(m: MemoryResult): Row[] {
   ];
 }
 
+function renderLayers(layers: readonly LayerResult[]): string {
+  const width = Math.max(...layers.map((l) => l.name.length));
+  const heap = (v: number) => (Number.isNaN(v) ? '' : `, V8 heap ${kib(v)}`);
+  return [
+    `memory per connection, layer by layer (${layers[0]?.connections ?? 0} connections; slope over the second half):`,
+    ...layers.map(
+      (l) =>
+        `  ${l.name.padEnd(width)}  RSS ${kib(l.marginalRss).padStart(9)}${heap(l.marginalHeap)}  (average ${kib(l.averageRss)})`,
+    ),
+  ].join('\n');
+}
+
 function details(rt: RoundTripResult | undefined, mem: MemoryResult | undefined, noDelay: boolean): string[] {
   const lines: string[] = [];
   const s = (name: string, x: Summary) =>
@@ -118,7 +132,7 @@ function details(rt: RoundTripResult | undefined, mem: MemoryResult | undefined,
   }
   if (mem) {
     const f = (x: MemoryResult['idle']) =>
-      `RSS ${mib(x.rss)}, heap used ${mib(x.heapUsed)} of ${mib(x.heapTotal)} (young generation ${mib(x.newSpace)}), external ${mib(x.external)}`;
+      `RSS ${mib(x.rss)}, V8 heap used ${mib(x.heapUsed)} of ${mib(x.heapTotal)} (young generation ${mib(x.newSpace)}), external ${mib(x.external)}`;
     lines.push(`server process memory (medians after a full GC${mem.gc ? '' : ' — gc() WAS NOT AVAILABLE'}):`);
     lines.push(`  ${'idle:'.padEnd(20)} ${f(mem.idle)}`);
     lines.push(`  ${`${mem.devices} enrolled:`.padEnd(20)} ${f(mem.enrolled)}`);
@@ -153,14 +167,17 @@ async function main(): Promise<number> {
   const iterations = intOption(values.iterations, 500, 1, 100_000, 'iterations');
   const warmup = intOption(values.warmup, 50, 0, 10_000, 'warmup');
   const devices = intOption(values.devices, 2000, 1, 20_000, 'devices');
-  if (values.only !== undefined && values.only !== 'roundtrip' && values.only !== 'memory') {
-    throw new Error('--only must be roundtrip or memory');
+  const only = values.only;
+  if (only !== undefined && only !== 'roundtrip' && only !== 'memory' && only !== 'breakdown') {
+    throw new Error('--only must be roundtrip, memory or breakdown');
   }
   const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
   const host = machine();
 
   let current: Resources | undefined;
   const abort = (why: string, code: number) => {
+    if (aborting) return;
+    aborting = true;
     progress(`${why}; stopping what the benchmark started`);
     const done = () => process.exit(code);
     (current?.cleanup() ?? Promise.resolve()).then(done, done);
@@ -181,37 +198,49 @@ async function main(): Promise<number> {
   };
 
   const rt =
-    values.only === 'memory'
+    only !== undefined && only !== 'roundtrip'
       ? undefined
       : await scoped((resources) =>
           runRoundTrip({ iterations, warmup, maxSeconds: 180, noDelay: values.nodelay ?? false, resources, progress }),
         );
   const mem =
-    values.only === 'roundtrip'
+    only !== undefined && only !== 'memory'
       ? undefined
       : await scoped((resources) => runMemory({ devices, resources, progress, maxSeconds: 180 }));
+
+  const layers =
+    only === 'breakdown'
+      ? await scoped((resources) => runBreakdown({ connections: devices, resources, progress }))
+      : undefined;
 
   const rows = [...(rt ? latencyRows(rt) : []), ...(mem ? memoryRows(mem) : [])];
   const out = [
     '',
-    renderText(rows),
-    '',
+    ...(rows.length > 0 ? [renderText(rows), ''] : []),
+    ...(layers ? [renderLayers(layers), ''] : []),
     ...details(rt, mem, values.nodelay ?? false),
     '',
     'machine:',
     ...machineLines(host).map((l) => `  ${l}`),
     '',
   ];
-  if (values.markdown) out.push(renderMarkdown(rows), '');
+  if (values.markdown && rows.length > 0) out.push(renderMarkdown(rows), '');
   process.stdout.write(out.join('\n'));
   if (values.json)
-    writeFileSync(values.json, `${JSON.stringify({ machine: host, roundTrip: rt, memory: mem }, null, 2)}\n`);
+    writeFileSync(
+      values.json,
+      `${JSON.stringify({ machine: host, roundTrip: rt, memory: mem, breakdown: layers }, null, 2)}\n`,
+    );
   return 0;
 }
+
+/** Set once a signal or the watchdog stops the run: the errors that follow are its echo. */
+let aborting = false;
 
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
+    if (aborting) return; // abort() exits once its cleanup is done
     process.stderr.write(`bench: failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   },

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { connectFleet, enrollFleet, type Fleet } from '../fleet.js';
 import { sleep } from '../pool.js';
-import { median } from '../stats.js';
-import { nextMessage, type Resources, rssKiB } from './proc.js';
+import { nextMessage, type Resources } from './proc.js';
+import { type MemorySample, sampleMemory } from './sampling.js';
 
 export interface MemoryOptions {
   devices: number;
@@ -19,19 +19,6 @@ export interface MemoryOptions {
   progress: (msg: string) => void;
   /** Bounds connecting the fleet and waiting for the server to see it online. */
   maxSeconds: number;
-}
-
-/** Medians over a few samples, KiB. */
-export interface MemorySample {
-  rss: number;
-  heapUsed: number;
-  heapTotal: number;
-  external: number;
-  arrayBuffers: number;
-  /** What V8 allocated with malloc (its own bookkeeping, not the heap). */
-  malloced: number;
-  /** Size of V8's young generation: it grows under allocation pressure and stays grown. */
-  newSpace: number;
 }
 
 export interface MemoryResult {
@@ -56,14 +43,6 @@ interface Ready {
   caFile: string;
   adminTokenFile: string;
 }
-interface MemoryMessage {
-  type: 'memory';
-  gc: boolean;
-  mallocedKiB: number;
-  newSpaceKiB: number;
-  usage: NodeJS.MemoryUsage;
-}
-
 export async function runMemory(options: MemoryOptions): Promise<MemoryResult> {
   const { resources, progress, devices: count } = options;
   const dataDir = resources.tempDir('outpost-bench-mem-');
@@ -78,7 +57,6 @@ export async function runMemory(options: MemoryOptions): Promise<MemoryResult> {
     60_000,
     'the server process',
   );
-  const pid = child.pid as number;
   const ca = readFileSync(ready.caFile);
   const adminToken = readFileSync(ready.adminTokenFile, 'utf8').trim();
   const dispatcher = new Agent({ connect: { ca }, connections: 1 });
@@ -96,41 +74,7 @@ export async function runMemory(options: MemoryOptions): Promise<MemoryResult> {
     return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
   };
 
-  let gcAvailable = true;
-  const sample = async (n: number, intervalMs: number): Promise<MemorySample> => {
-    const rows: MemorySample[] = [];
-    for (let i = 0; i < n; i++) {
-      if (i > 0) await sleep(intervalMs);
-      child.send({ type: 'memory' });
-      const m = await nextMessage(
-        child,
-        (x): x is MemoryMessage => (x as { type?: string })?.type === 'memory',
-        30_000,
-        'a memory sample',
-      );
-      gcAvailable &&= m.gc;
-      const kib = (bytes: number) => bytes / 1024;
-      rows.push({
-        rss: rssKiB(pid),
-        heapUsed: kib(m.usage.heapUsed),
-        heapTotal: kib(m.usage.heapTotal),
-        external: kib(m.usage.external),
-        arrayBuffers: kib(m.usage.arrayBuffers),
-        malloced: m.mallocedKiB,
-        newSpace: m.newSpaceKiB,
-      });
-    }
-    const med = (k: keyof MemorySample) => median(rows.map((r) => r[k]));
-    return {
-      rss: med('rss'),
-      heapUsed: med('heapUsed'),
-      heapTotal: med('heapTotal'),
-      external: med('external'),
-      arrayBuffers: med('arrayBuffers'),
-      malloced: med('malloced'),
-      newSpace: med('newSpace'),
-    };
-  };
+  const sample = (n: number, intervalMs: number) => sampleMemory(child, true, n, intervalMs);
 
   progress('memory: server process started; sampling it idle');
   await sleep(2000);
@@ -187,5 +131,14 @@ export async function runMemory(options: MemoryOptions): Promise<MemoryResult> {
   const stillUp = fleets.reduce((n, f) => n + f.devices.filter((d) => d.connected).length, 0);
   if (stillUp !== count) throw new Error(`only ${stillUp} of ${count} devices still connected after sampling`);
   await resources.stop(child);
-  return { devices: count, idle, enrolled, half, connected, enrollSeconds, connectSeconds, gc: gcAvailable };
+  return {
+    devices: count,
+    idle,
+    enrolled,
+    half,
+    connected,
+    enrollSeconds,
+    connectSeconds,
+    gc: [idle, enrolled, half, connected].every((x) => x.gc),
+  };
 }

@@ -5,8 +5,8 @@
  * IPC: sends `{type:'ready', ...ports}`; answers `{type:'memory'}` after a full GC.
  */
 import { createWriteStream } from 'node:fs';
-import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { startServer } from '@outpost/server';
+import { serveMemoryRequests } from './sampling.js';
 
 const { dataDir, logFile } = JSON.parse(process.argv[2] ?? '{}') as { dataDir: string; logFile: string };
 const server = await startServer({
@@ -26,24 +26,7 @@ process.send?.({
   adminTokenFile: server.adminTokenFile,
 });
 
-const collect = globalThis.gc;
-process.on('message', (m: { type?: string }) => {
-  if (m?.type !== 'memory') return;
-  // Two passes: the first may only schedule finalizers whose memory the second frees.
-  collect?.();
-  setImmediate(() => {
-    collect?.();
-    const heap = getHeapStatistics();
-    const newSpace = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
-    process.send?.({
-      type: 'memory',
-      gc: Boolean(collect),
-      usage: process.memoryUsage(),
-      mallocedKiB: Math.round(heap.malloced_memory / 1024),
-      newSpaceKiB: Math.round((newSpace?.space_size ?? 0) / 1024),
-    });
-  });
-});
+serveMemoryRequests();
 
 let stopping = false;
 const stop = () => {
