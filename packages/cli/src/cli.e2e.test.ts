@@ -392,10 +392,10 @@ describe('users, roles and device scopes (real agents, real logins)', () => {
         `a row like ${re}`,
       ).toBe(true);
     has(row('user\\.invite', 'admin', 'ok,,'));
-    has(/^\d+,[^,]+,claimed:olga,,127\.0\.0\.1,invitation\.accept,u-\S+,,ok,,/);
-    has(/^\d+,[^,]+,claimed:vic,,127\.0\.0\.1,invitation\.accept,u-\S+,,ok,,/);
+    has(/^\d+,[^,]+,claimed:olga,olga,127\.0\.0\.1,invitation\.accept,u-\S+,,ok,,/);
+    has(/^\d+,[^,]+,claimed:vic,vic,127\.0\.0\.1,invitation\.accept,u-\S+,,ok,,/);
     has(row('auth\\.token', 'olga', 'ok,,'));
-    has(/^\d+,[^,]+,claimed:olga,,127\.0\.0\.1,auth\.token,,,error,E_UNAUTHENTICATED,/);
+    has(/^\d+,[^,]+,claimed:olga,olga,127\.0\.0\.1,auth\.token,,,error,E_UNAUTHENTICATED,/);
     has(row('command\\.send', 'vic', 'error,E_DENIED,'));
 
     const table = await asAdmin(['audit', '--actor', 'vic', '--action', 'command.*']);

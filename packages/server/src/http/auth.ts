@@ -135,17 +135,24 @@ export function installAuth(app: FastifyInstance, services: Services): void {
     const params = (req.params ?? {}) as Record<string, string>;
     const note = req.auditNote ?? {};
     const ok = reply.statusCode < 400;
-    const actor = req.actor ?? {
-      ref: note.claimed ? `claimed:${note.claimed.slice(0, 100)}` : 'anonymous',
-      name: null,
-    };
+    const claimed = note.claimed?.slice(0, 100);
+    const actor = req.actor ?? { ref: claimed ? `claimed:${claimed}` : 'anonymous', name: claimed ?? null };
     try {
+      // A refused request still names the device it aimed at, so `audit --device` finds the attempt.
+      const deviceId =
+        note.deviceId ??
+        (params.device
+          ? await services.devices.resolve(params.device).then(
+              (d) => d.id,
+              () => null,
+            )
+          : null);
       await services.audit.record({
         actor,
         ip: req.ip,
         action,
-        target: note.target ?? params.device ?? params.id ?? null,
-        deviceId: note.deviceId ?? null,
+        target: note.target ?? params.device ?? params.id ?? params.user ?? null,
+        deviceId,
         result: ok ? 'ok' : 'error',
         errorCode: ok ? null : (req.errorCode ?? `HTTP_${reply.statusCode}`),
         details: note.details,

@@ -15,6 +15,7 @@ export interface ApiTokenView {
   id: string;
   name: string;
   role: Role;
+  effectiveRole: Role;
   tags: string[];
   userId: string | null;
   userName: string | null;
@@ -117,13 +118,15 @@ export class ApiTokenService {
       .selectFrom('api_tokens')
       .leftJoin('users', 'users.id', 'api_tokens.user_id')
       .selectAll('api_tokens')
-      .select('users.name as user_name')
+      .select(['users.name as user_name', 'users.role as user_role'])
       .orderBy('api_tokens.created_at', 'desc');
     if (userId) q = q.where('api_tokens.user_id', '=', userId);
     return (await q.execute()).map((r) => ({
       id: r.id,
       name: r.name,
       role: r.role as Role,
+      /** What the token can do now: its ceiling, lowered to its user's current role. */
+      effectiveRole: r.user_role ? minRole(r.role as Role, r.user_role as Role) : ('viewer' as Role),
       tags: JSON.parse(r.scope_tags) as string[],
       userId: r.user_id,
       userName: r.user_name,

@@ -25,7 +25,10 @@ const CreateBody = Type.Object(
 const ApiToken = Type.Object({
   id: Type.String(),
   name: Type.String(),
-  role: Type.String(),
+  role: Type.String({ description: 'Role ceiling given at creation.' }),
+  effectiveRole: Type.String({
+    description: "What the token can do now: the ceiling, lowered to its user's current role.",
+  }),
   tags: Type.Array(Type.String()),
   userId: Type.Union([Type.String(), Type.Null()]),
   userName: Type.Union([Type.String(), Type.Null()]),

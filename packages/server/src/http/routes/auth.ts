@@ -27,7 +27,10 @@ const AcceptBody = Type.Object(
   { code: Type.String({ minLength: 1, maxLength: 200 }), password: Password },
   { additionalProperties: false },
 );
-const PasswordBody = Type.Object({ current: Password, new: Password }, { additionalProperties: false });
+const PasswordBody = Type.Object(
+  { current: Type.Optional(Password), new: Password },
+  { additionalProperties: false, description: '`current` may be left out only by a user who has no password yet.' },
+);
 
 const User = Type.Object({
   id: Type.String(),
@@ -125,6 +128,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
       };
       req.actor = actor;
       const created = await tokens.create({ name: req.body.tokenName, ttl: req.body.ttl ?? 30 * 86400 }, actor);
+      req.actor = { ...actor, id: created.id };
       req.auditNote = { target: created.id };
       return reply
         .status(201)
@@ -179,7 +183,10 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
       const userId = req.actor.userId;
       const user = userId ? await users.row(userId) : undefined;
       if (!user) throw new OutpostError('E_DENIED', 'only users have passwords');
-      if (user.password_hash !== null) await sessions.checkPassword(user.name, req.body.current, req.ip);
+      if (user.password_hash !== null) {
+        if (req.body.current === undefined) throw new OutpostError('E_BAD_ARGS', 'give your current password');
+        await sessions.checkPassword(user.name, req.body.current, req.ip);
+      }
       await users.setPassword(user.id, req.body.new);
       return { endedSessions: await sessions.endAllFor(user.id, req.session?.id) };
     },
