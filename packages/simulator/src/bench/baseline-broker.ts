@@ -3,7 +3,8 @@
  * in-process link publish commands, so no two TLS clients can do a request and
  * a reply through it. This is a second Aedes with what a message meets there:
  * same Aedes version and options, a TLS listener with the server's own key and
- * certificate and the same minimum version, and the same ACL (`canPublish`,
+ * certificate, the same minimum version and the same (optional) request for a
+ * device certificate, and the same ACL (`canPublish`,
  * `canSubscribe` from @outpost/server) run on every publish and subscription.
  * It lacks the server's authentication lookup, which runs once per CONNECT and
  * never during a round trip.
@@ -26,6 +27,8 @@ export interface BaselineBroker {
 export async function startBaselineBroker(tls: {
   key: string;
   cert: string;
+  /** The CA of device certificates: asked for, not required, as the embedded broker does. */
+  clientCa: string;
   /** TCP_NODELAY on accepted connections (the embedded broker does not set it, as of this writing). */
   noDelay?: boolean;
 }): Promise<BaselineBroker> {
@@ -64,15 +67,22 @@ export async function startBaselineBroker(tls: {
   await aedes.listen();
 
   const sockets = new Set<TLSSocket>();
-  const server: Server = createServer(
-    { key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2', noDelay: tls.noDelay ?? false },
-    (socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {});
-      aedes.handle(socket);
-    },
-  );
+  const options = {
+    key: tls.key,
+    cert: tls.cert,
+    minVersion: 'TLSv1.2' as const,
+    requestCert: true,
+    rejectUnauthorized: false,
+    ca: [tls.clientCa],
+    noDelay: tls.noDelay ?? false,
+  };
+  const server: Server = createServer(options, (socket) => {
+    socket.disableRenegotiation();
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    aedes.handle(socket);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 

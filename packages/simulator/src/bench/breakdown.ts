@@ -175,7 +175,11 @@ export async function runBreakdown(options: {
     ['aedes-tls', 'Aedes over TLS: one simulated device'],
   ];
   for (const [layer, name] of layers) {
-    const child = resources.fork(LAYER_PROCESS, [JSON.stringify({ layer, key, cert })], ['--expose-gc']);
+    const child = resources.fork(
+      LAYER_PROCESS,
+      [JSON.stringify({ layer, key, cert, clientCa: ca.toString('utf8') })],
+      ['--expose-gc'],
+    );
     const { port } = await nextMessage(
       child,
       (m): m is { type: 'ready'; port: number } => (m as { type?: string })?.type === 'ready',

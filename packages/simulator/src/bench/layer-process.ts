@@ -1,6 +1,6 @@
 /**
  * Child process of the memory breakdown: one layer of the server's connection
- * stack alone, to weigh it per connection. argv[2]: JSON `{layer, key, cert}`.
+ * stack alone, to weigh it per connection. argv[2]: JSON `{layer, key, cert, clientCa}`.
  * `tcp` and `tls` hold sockets open and discard what arrives; `aedes-tcp` and
  * `aedes-tls` serve MQTT with Aedes (the embedded broker's version and
  * connectTimeout, no authentication or ACL hooks). Run with --expose-gc.
@@ -11,7 +11,12 @@ import { Aedes } from 'aedes';
 import type { Layer } from './breakdown.js';
 import { serveMemoryRequests } from './sampling.js';
 
-const { layer, key, cert } = JSON.parse(process.argv[2] ?? '{}') as { layer: Layer; key: string; cert: string };
+const { layer, key, cert, clientCa } = JSON.parse(process.argv[2] ?? '{}') as {
+  layer: Layer;
+  key: string;
+  cert: string;
+  clientCa: string;
+};
 
 let onSocket = (socket: Socket) => {
   socket.on('data', () => {});
@@ -27,9 +32,16 @@ const handler = (socket: Socket) => {
   socket.on('error', () => {});
   onSocket(socket);
 };
-const server: Server = layer.endsWith('tls')
-  ? createTlsServer({ key, cert, minVersion: 'TLSv1.2' }, handler)
-  : createNetServer(handler);
+// The embedded broker's TLS options: a device certificate is asked for, not required.
+const tlsOptions = {
+  key,
+  cert,
+  minVersion: 'TLSv1.2' as const,
+  requestCert: true,
+  rejectUnauthorized: false,
+  ca: [clientCa],
+};
+const server: Server = layer.endsWith('tls') ? createTlsServer(tlsOptions, handler) : createNetServer(handler);
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   process.send?.({ type: 'ready', port: typeof address === 'object' && address ? address.port : 0 });

@@ -173,6 +173,7 @@ export async function runRoundTrip(options: RoundTripOptions): Promise<RoundTrip
   const baseline = await startBaselineBroker({
     key: readFileSync(join(tlsDir, 'server.key'), 'utf8'),
     cert: readFileSync(join(tlsDir, 'server.crt'), 'utf8'),
+    clientCa: ca.toString('utf8'),
     noDelay: options.noDelay,
   });
   resources.defer(() => baseline.close());
