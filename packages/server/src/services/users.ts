@@ -68,6 +68,25 @@ function invitationView(i: InvitationTable): InvitationView {
 
 export const BOOTSTRAP_ADMIN = 'admin';
 
+/**
+ * A caller limited to some devices may only give out (or change) accounts that
+ * see no more than it does: every tag must lie inside each of its scopes. With
+ * no tags asked for, a single scope is inherited. Returns the tags to use.
+ */
+export function tagsWithinScope(actor: Actor, requested: string[] | undefined): string[] | undefined {
+  const scopes = actor.scopes.filter((s) => s.length > 0);
+  if (scopes.length === 0) return requested;
+  const tags = requested && requested.length > 0 ? requested : scopes.length === 1 ? scopes[0] : undefined;
+  const outside = (tags ?? []).filter((t) => !scopes.every((s) => s.includes(t)));
+  if (!tags || outside.length > 0) {
+    throw new OutpostError(
+      'E_DENIED',
+      `you are limited to devices tagged ${scopes.map((s) => s.join('|')).join(' and ')}; accounts you manage must be too`,
+    );
+  }
+  return tags;
+}
+
 export class UserService {
   constructor(
     private readonly db: Db,
@@ -139,6 +158,7 @@ export class UserService {
         'E_CONFLICT',
         `'${input.name}' already has an open invitation (${open.id}); revoke it first`,
       );
+    const tags = tagsWithinScope(actor, input.tags);
     const code = newSecret('opi');
     const now = Date.now();
     const row: InvitationTable = {
@@ -146,7 +166,7 @@ export class UserService {
       name: input.name,
       email: input.email ?? null,
       role: input.role,
-      scope_tags: JSON.stringify([...new Set(input.tags ?? [])].sort()),
+      scope_tags: JSON.stringify([...new Set(tags ?? [])].sort()),
       code_hash: hashSecret(code),
       expires_at: now + (input.ttl ?? 7 * 86400) * 1000,
       used_at: null,
@@ -225,6 +245,9 @@ export class UserService {
     actor: Actor,
   ): Promise<UserView> {
     const user = await this.resolve(ref);
+    // A scoped caller manages only accounts inside its scope, and keeps them there.
+    tagsWithinScope(actor, JSON.parse(user.scope_tags) as string[]);
+    if (patch.tags) patch = { ...patch, tags: tagsWithinScope(actor, patch.tags) };
     if (user.id === actor.userId && patch.role && patch.role !== user.role) {
       throw new OutpostError('E_CONFLICT', 'you cannot change your own role');
     }
@@ -238,6 +261,7 @@ export class UserService {
 
   async remove(ref: string, actor: Actor): Promise<UserTable> {
     const user = await this.resolve(ref);
+    tagsWithinScope(actor, JSON.parse(user.scope_tags) as string[]);
     if (user.id === actor.userId) throw new OutpostError('E_CONFLICT', 'you cannot remove yourself');
     if (user.role === 'admin') await this.#assertAnotherAdmin(user.id);
     await this.db.deleteFrom('users').where('id', '=', user.id).execute();
