@@ -1,5 +1,9 @@
-/** @outpost/protocol: the wire contract shared by agent, server, CLI and web. Pure: no I/O. */
+/**
+ * @outpost/protocol: the wire contract shared by agent, server, CLI and web, and
+ * the HTTP API's schemas (`api`). Pure: no I/O.
+ */
 
+export * as api from './api/index.js';
 export * from './capabilities/exec.js';
 export * from './capabilities/system.js';
 export * from './commands.js';

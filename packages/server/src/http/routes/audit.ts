@@ -1,41 +1,13 @@
 /** The audit log: filter and page, or export as JSON Lines or CSV. Read-only by design. */
-import { type Static, Type } from '@sinclair/typebox';
+import { api } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import { auditCsv, auditJsonl } from '../../services/audit.js';
 import type { Services } from '../../services/index.js';
-import { errors } from '../schemas.js';
 
-const Query = Type.Object(
-  {
-    actor: Type.Optional(Type.String({ maxLength: 200, description: 'Actor reference or user name.' })),
-    device: Type.Optional(Type.String({ maxLength: 128 })),
-    action: Type.Optional(Type.String({ maxLength: 100, description: 'Exact action, or a prefix like `device.*`.' })),
-    from: Type.Optional(Type.String({ format: 'date-time' })),
-    to: Type.Optional(Type.String({ format: 'date-time' })),
-    after: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'Only entries with a larger id (paging and following).' }),
-    ),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
-    format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('jsonl'), Type.Literal('csv')])),
-  },
-  { additionalProperties: false },
-);
-const Entry = Type.Object({
-  id: Type.Integer(),
-  at: Type.String(),
-  actor: Type.String(),
-  actorName: Type.Union([Type.String(), Type.Null()]),
-  ip: Type.Union([Type.String(), Type.Null()]),
-  action: Type.String(),
-  target: Type.Union([Type.String(), Type.Null()]),
-  deviceId: Type.Union([Type.String(), Type.Null()]),
-  result: Type.String(),
-  errorCode: Type.Union([Type.String(), Type.Null()]),
-  details: Type.Unknown(),
-});
+const { AuditPage, AuditQuery, errors } = api;
 
 export async function auditRoutes(app: FastifyInstance, { services }: { services: Services }): Promise<void> {
-  app.get<{ Querystring: Static<typeof Query> }>(
+  app.get<{ Querystring: api.AuditQuery }>(
     '/audit',
     {
       config: { permission: 'audit:read' },
@@ -43,11 +15,8 @@ export async function auditRoutes(app: FastifyInstance, { services }: { services
         summary: 'The audit log, oldest first',
         description: 'Page with `after` (the last id you saw). `format=jsonl` or `format=csv` exports instead of JSON.',
         tags: ['audit'],
-        querystring: Query,
-        response: {
-          200: Type.Object({ items: Type.Array(Entry), next: Type.Union([Type.Integer(), Type.Null()]) }),
-          ...errors,
-        },
+        querystring: AuditQuery,
+        response: { 200: AuditPage, ...errors },
       },
     },
     async (req, reply) => {

@@ -3,70 +3,34 @@
  * password → personal API token (the CLI), invitation acceptance, password
  * change, sessions, and `whoami`.
  */
-import { OutpostError } from '@outpost/protocol';
-import { type Static, Type } from '@sinclair/typebox';
+import { api, OutpostError } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Role } from '../../actor.js';
 import type { Services } from '../../services/index.js';
 import { clearSessionCookie, setSessionCookie } from '../auth.js';
-import { errors, IdParam, listOf } from '../schemas.js';
 
-const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]*$' });
-const Password = Type.String({ minLength: 1, maxLength: 1024 });
-const LoginBody = Type.Object({ name: Name, password: Password }, { additionalProperties: false });
-const TokenLoginBody = Type.Object(
-  {
-    name: Name,
-    password: Password,
-    tokenName: Type.String({ minLength: 1, maxLength: 128 }),
-    ttl: Type.Optional(Type.Integer({ minimum: 60, maximum: 365 * 86400 })),
-  },
-  { additionalProperties: false },
-);
-const AcceptBody = Type.Object(
-  { code: Type.String({ minLength: 1, maxLength: 200 }), password: Password },
-  { additionalProperties: false },
-);
-const PasswordBody = Type.Object(
-  { current: Type.Optional(Password), new: Password },
-  { additionalProperties: false, description: '`current` may be left out only by a user who has no password yet.' },
-);
-
-const User = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  email: Type.Union([Type.String(), Type.Null()]),
-  role: Type.String(),
-  tags: Type.Array(Type.String()),
-  hasPassword: Type.Boolean(),
-  createdAt: Type.String(),
-});
-const Session = Type.Object({
-  id: Type.String(),
-  userId: Type.String(),
-  userName: Type.String(),
-  createdAt: Type.String(),
-  lastSeenAt: Type.String(),
-  expiresAt: Type.String(),
-  ip: Type.Union([Type.String(), Type.Null()]),
-  userAgent: Type.Union([Type.String(), Type.Null()]),
-});
-const Whoami = Type.Object({
-  kind: Type.String(),
-  id: Type.String(),
-  userId: Type.Union([Type.String(), Type.Null()]),
-  name: Type.String(),
-  role: Type.String(),
-  scopes: Type.Array(Type.Array(Type.String())),
-});
-const SessionQuery = Type.Object({ all: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
-
-export { User };
+const {
+  AcceptInvitationBody,
+  AllQuery,
+  errors,
+  IdParam,
+  listOf,
+  LoginBody,
+  LoginResponse,
+  NoContent,
+  PasswordBody,
+  PasswordChanged,
+  Session,
+  TokenLogin,
+  TokenLoginBody,
+  User,
+  WhoAmI,
+} = api;
 
 export async function authRoutes(app: FastifyInstance, { services }: { services: Services }): Promise<void> {
   const { sessions, users, tokens } = services;
 
-  app.post<{ Body: Static<typeof LoginBody> }>(
+  app.post<{ Body: api.LoginBody }>(
     '/auth/login',
     {
       config: { public: true, audit: 'auth.login' },
@@ -75,7 +39,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
         tags: ['auth'],
         security: [],
         body: LoginBody,
-        response: { 200: Type.Object({ user: User, csrfToken: Type.String(), session: Session }), ...errors },
+        response: { 200: LoginResponse, ...errors },
       },
     },
     async (req, reply) => {
@@ -95,7 +59,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
     },
   );
 
-  app.post<{ Body: Static<typeof TokenLoginBody> }>(
+  app.post<{ Body: api.TokenLoginBody }>(
     '/auth/token',
     {
       config: { public: true, audit: 'auth.token' },
@@ -104,15 +68,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
         tags: ['auth'],
         security: [],
         body: TokenLoginBody,
-        response: {
-          201: Type.Object({
-            id: Type.String(),
-            token: Type.String(),
-            role: Type.String(),
-            expiresAt: Type.Union([Type.String(), Type.Null()]),
-          }),
-          ...errors,
-        },
+        response: { 201: TokenLogin, ...errors },
       },
     },
     async (req, reply) => {
@@ -136,7 +92,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
     },
   );
 
-  app.post<{ Body: Static<typeof AcceptBody> }>(
+  app.post<{ Body: api.AcceptInvitationBody }>(
     '/auth/accept-invitation',
     {
       config: { public: true, audit: 'invitation.accept' },
@@ -144,7 +100,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
         summary: 'Set a password with an invitation code; creates the account',
         tags: ['auth'],
         security: [],
-        body: AcceptBody,
+        body: AcceptInvitationBody,
         response: { 201: User, ...errors },
       },
     },
@@ -159,7 +115,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
     '/auth/logout',
     {
       config: { permission: 'self:write', audit: 'auth.logout' },
-      schema: { summary: 'End this browser session', tags: ['auth'], response: { 204: Type.Null(), ...errors } },
+      schema: { summary: 'End this browser session', tags: ['auth'], response: { 204: NoContent, ...errors } },
     },
     async (req, reply) => {
       if (req.session) await sessions.end(req.session.id);
@@ -168,7 +124,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
     },
   );
 
-  app.post<{ Body: Static<typeof PasswordBody> }>(
+  app.post<{ Body: api.PasswordBody }>(
     '/auth/password',
     {
       config: { permission: 'self:write', audit: 'auth.password' },
@@ -176,7 +132,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
         summary: 'Change your password; ends your other sessions',
         tags: ['auth'],
         body: PasswordBody,
-        response: { 200: Type.Object({ endedSessions: Type.Integer() }), ...errors },
+        response: { 200: PasswordChanged, ...errors },
       },
     },
     async (req) => {
@@ -199,20 +155,20 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
       schema: {
         summary: 'The caller: user, role and device scope',
         tags: ['auth'],
-        response: { 200: Whoami, ...errors },
+        response: { 200: WhoAmI, ...errors },
       },
     },
     async (req) => req.actor,
   );
 
-  app.get<{ Querystring: Static<typeof SessionQuery> }>(
+  app.get<{ Querystring: api.AllQuery }>(
     '/sessions',
     {
       config: { permission: 'self:read' },
       schema: {
         summary: 'Your open sessions (admins: everyone with all=true)',
         tags: ['auth'],
-        querystring: SessionQuery,
+        querystring: AllQuery,
         response: { 200: listOf(Session), ...errors },
       },
     },
@@ -223,7 +179,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
     },
   );
 
-  app.delete<{ Params: Static<typeof IdParam> }>(
+  app.delete<{ Params: api.IdParam }>(
     '/sessions/:id',
     {
       config: { permission: 'self:write', audit: 'session.end' },
@@ -231,7 +187,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
         summary: "End a session (your own; admins: anyone's)",
         tags: ['auth'],
         params: IdParam,
-        response: { 204: Type.Null(), ...errors },
+        response: { 204: NoContent, ...errors },
       },
     },
     async (req, reply) => {

@@ -1,36 +1,14 @@
 /** Commands: send (optionally waiting for the result), show, list per device, and stream output (SSE). */
-import { type Static, Type } from '@sinclair/typebox';
+import { api } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services/index.js';
-import { Command, DeviceRef, errors, IdParam, listOf } from '../schemas.js';
 
-const SendBody = Type.Object(
-  {
-    capability: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' }),
-    action: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' }),
-    args: Type.Optional(Type.Unknown()),
-    ttl: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600, description: 'Seconds it may wait for an offline device.' }),
-    ),
-  },
-  { additionalProperties: false },
-);
-const SendQuery = Type.Object(
-  {
-    wait: Type.Optional(Type.Boolean({ description: 'Answer with the result when it comes within `timeout`.' })),
-    timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 300, description: 'Seconds to wait (default 30).' })),
-  },
-  { additionalProperties: false },
-);
-const StreamQuery = Type.Object(
-  { after: Type.Optional(Type.Integer({ minimum: -1 })) },
-  { additionalProperties: false },
-);
+const { Command, CommandEventsQuery, DeviceRef, errors, IdParam, listOf, SendCommandBody, SendCommandQuery } = api;
 
 export async function commandRoutes(app: FastifyInstance, { services }: { services: Services }): Promise<void> {
   const { commands } = services;
 
-  app.post<{ Params: Static<typeof DeviceRef>; Body: Static<typeof SendBody>; Querystring: Static<typeof SendQuery> }>(
+  app.post<{ Params: api.DeviceRef; Body: api.SendCommandBody; Querystring: api.SendCommandQuery }>(
     '/devices/:device/commands',
     {
       config: { permission: 'commands:run', audit: 'command.send' },
@@ -40,8 +18,8 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
           'Queued while the device is offline, until its ttl passes. 200 with the finished command when `wait=true` and it finished in time, else 202.',
         tags: ['commands'],
         params: DeviceRef,
-        querystring: SendQuery,
-        body: SendBody,
+        querystring: SendCommandQuery,
+        body: SendCommandBody,
         response: { 200: Command, 202: Command, ...errors },
       },
     },
@@ -58,7 +36,7 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
       return reply.status(finished ? 200 : 202).send(done);
     },
   );
-  app.get<{ Params: Static<typeof DeviceRef> }>(
+  app.get<{ Params: api.DeviceRef }>(
     '/devices/:device/commands',
     {
       config: { permission: 'commands:read' },
@@ -71,7 +49,7 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
     },
     async (req) => ({ items: await commands.listForDevice(req.params.device, req.actor) }),
   );
-  app.get<{ Params: Static<typeof IdParam> }>(
+  app.get<{ Params: api.IdParam }>(
     '/commands/:id',
     {
       config: { permission: 'commands:read' },
@@ -79,7 +57,7 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
     },
     async (req) => commands.get(req.params.id, req.actor),
   );
-  app.get<{ Params: Static<typeof IdParam>; Querystring: Static<typeof StreamQuery> }>(
+  app.get<{ Params: api.IdParam; Querystring: api.CommandEventsQuery }>(
     '/commands/:id/events',
     {
       config: { permission: 'commands:read' },
@@ -89,7 +67,7 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
           'Events: `output` `{seq, stream, data(base64)}` for each chunk with seq > `after` (buffered output is replayed first), then one `end` with the final command.',
         tags: ['commands'],
         params: IdParam,
-        querystring: StreamQuery,
+        querystring: CommandEventsQuery,
       },
     },
     async (req, reply) => {

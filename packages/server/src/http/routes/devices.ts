@@ -1,45 +1,22 @@
 /** Devices: list and filter, show, accept/reject/revoke, rename and tag, delete, presence history. */
-import { type Static, Type } from '@sinclair/typebox';
+import { api } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services/index.js';
-import { Device, DeviceRef, errors, listOf, Tag } from '../schemas.js';
 
-const ListQuery = Type.Object(
-  {
-    status: Type.Optional(
-      Type.Union([
-        Type.Literal('pending'),
-        Type.Literal('accepted'),
-        Type.Literal('rejected'),
-        Type.Literal('revoked'),
-      ]),
-    ),
-    tag: Type.Optional(Tag),
-    online: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: false },
-);
-const PatchBody = Type.Object(
-  {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9 _.-]*$' })),
-    tags: Type.Optional(Type.Array(Tag, { maxItems: 32 })),
-  },
-  { additionalProperties: false, minProperties: 1 },
-);
-const Presence = Type.Object({ online: Type.Boolean(), at: Type.String() });
+const { Device, DeviceRef, DeviceListQuery, DevicePatch, PresenceEntry, errors, listOf, NoContent } = api;
 
 export async function deviceRoutes(app: FastifyInstance, { services }: { services: Services }): Promise<void> {
   const { devices } = services;
-  type WithDevice = { Params: Static<typeof DeviceRef> };
+  type WithDevice = { Params: api.DeviceRef };
 
-  app.get<{ Querystring: Static<typeof ListQuery> }>(
+  app.get<{ Querystring: api.DeviceListQuery }>(
     '/devices',
     {
       config: { permission: 'devices:read' },
       schema: {
         summary: 'List devices',
         tags: ['devices'],
-        querystring: ListQuery,
+        querystring: DeviceListQuery,
         response: { 200: listOf(Device), ...errors },
       },
     },
@@ -81,7 +58,7 @@ export async function deviceRoutes(app: FastifyInstance, { services }: { service
       },
     );
   }
-  app.patch<WithDevice & { Body: Static<typeof PatchBody> }>(
+  app.patch<WithDevice & { Body: api.DevicePatch }>(
     '/devices/:device',
     {
       config: { permission: 'devices:write', audit: 'device.update' },
@@ -89,7 +66,7 @@ export async function deviceRoutes(app: FastifyInstance, { services }: { service
         summary: 'Rename or tag a device',
         tags: ['devices'],
         params: DeviceRef,
-        body: PatchBody,
+        body: DevicePatch,
         response: { 200: Device, ...errors },
       },
     },
@@ -107,7 +84,7 @@ export async function deviceRoutes(app: FastifyInstance, { services }: { service
         summary: 'Delete a device and its history',
         tags: ['devices'],
         params: DeviceRef,
-        response: { 204: Type.Null(), ...errors },
+        response: { 204: NoContent, ...errors },
       },
     },
     async (req, reply) => {
@@ -124,7 +101,7 @@ export async function deviceRoutes(app: FastifyInstance, { services }: { service
         summary: 'Online/offline history, newest first',
         tags: ['devices'],
         params: DeviceRef,
-        response: { 200: listOf(Presence), ...errors },
+        response: { 200: listOf(PresenceEntry), ...errors },
       },
     },
     async (req) => ({ items: await devices.presence(req.params.device, req.actor) }),

@@ -1,33 +1,19 @@
 /** Enrollment tokens: create (shown once), list, revoke. */
-import { type Static, Type } from '@sinclair/typebox';
+import { api } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services/index.js';
-import { EnrollmentToken, errors, IdParam, listOf, Tag } from '../schemas.js';
 
-const CreateBody = Type.Object(
-  {
-    name: Type.Optional(Type.String({ maxLength: 128 })),
-    ttl: Type.Optional(
-      Type.Integer({ minimum: 60, maximum: 365 * 24 * 3600, description: 'Seconds until it expires (default 86400).' }),
-    ),
-    maxUses: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()])),
-    tags: Type.Optional(Type.Array(Tag, { maxItems: 32 })),
-    autoAccept: Type.Optional(
-      Type.Boolean({ description: 'Devices enrolled with it are accepted at once (default false: pending).' }),
-    ),
-  },
-  { additionalProperties: false },
-);
+const { CreateEnrollmentTokenBody, EnrollmentToken, errors, IdParam, listOf } = api;
 
 export async function enrollmentRoutes(app: FastifyInstance, { services }: { services: Services }): Promise<void> {
-  app.post<{ Body: Static<typeof CreateBody> }>(
+  app.post<{ Body: api.CreateEnrollmentTokenBody }>(
     '/enrollment-tokens',
     {
       config: { permission: 'enrollment:write', audit: 'enrollment-token.create' },
       schema: {
         summary: 'Create an enrollment token',
         tags: ['enrollment'],
-        body: CreateBody,
+        body: CreateEnrollmentTokenBody,
         response: { 201: EnrollmentToken, ...errors },
       },
     },
@@ -49,7 +35,7 @@ export async function enrollmentRoutes(app: FastifyInstance, { services }: { ser
     },
     async () => ({ items: await services.enrollment.list() }),
   );
-  app.delete<{ Params: Static<typeof IdParam> }>(
+  app.delete<{ Params: api.IdParam }>(
     '/enrollment-tokens/:id',
     {
       config: { permission: 'enrollment:write', audit: 'enrollment-token.revoke' },

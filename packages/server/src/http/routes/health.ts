@@ -1,6 +1,5 @@
 /** Liveness and where devices connect: `/health` (public). */
-import { PROTOCOL_VERSION } from '@outpost/protocol';
-import { Type } from '@sinclair/typebox';
+import { api, PROTOCOL_VERSION } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services/index.js';
 import { VERSION } from '../../version.js';
@@ -14,17 +13,14 @@ export async function healthRoutes(app: FastifyInstance, { services }: { service
         summary: 'Liveness probe, and the broker URLs devices should use',
         tags: ['system'],
         security: [],
-        response: {
-          200: Type.Object({
-            status: Type.Literal('ok'),
-            version: Type.String(),
-            protocol: Type.Integer(),
-            mqttUrl: Type.String(),
-            wsUrl: Type.Union([Type.String(), Type.Null()]),
-          }),
-        },
+        response: { 200: api.Health },
       },
     },
-    async () => ({ status: 'ok' as const, version: VERSION, protocol: PROTOCOL_VERSION, ...services.endpoints }),
+    async (): Promise<api.Health> => ({
+      status: 'ok',
+      version: VERSION,
+      protocol: PROTOCOL_VERSION,
+      ...services.endpoints,
+    }),
   );
 }

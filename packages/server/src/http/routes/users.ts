@@ -1,47 +1,9 @@
 /** Users and invitations (admins): invite, list, change role or device scope, remove. */
-import { type Static, Type } from '@sinclair/typebox';
+import { api } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services/index.js';
-import { errors, IdParam, listOf, Tag } from '../schemas.js';
-import { User } from './auth.js';
 
-const Role = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
-const UserRef = Type.Object({ user: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
-const InviteBody = Type.Object(
-  {
-    name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]*$' }),
-    email: Type.Optional(Type.String({ maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' })),
-    role: Role,
-    tags: Type.Optional(
-      Type.Array(Tag, { maxItems: 32, description: 'Limit the user to devices with any of these tags.' }),
-    ),
-    ttl: Type.Optional(
-      Type.Integer({
-        minimum: 300,
-        maximum: 30 * 86400,
-        description: 'Seconds until the code expires (default 7 days).',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-const UserPatch = Type.Object(
-  { role: Type.Optional(Role), tags: Type.Optional(Type.Array(Tag, { maxItems: 32 })) },
-  { additionalProperties: false, minProperties: 1 },
-);
-const Invitation = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  email: Type.Union([Type.String(), Type.Null()]),
-  role: Type.String(),
-  tags: Type.Array(Type.String()),
-  expiresAt: Type.String(),
-  usedAt: Type.Union([Type.String(), Type.Null()]),
-  revokedAt: Type.Union([Type.String(), Type.Null()]),
-  createdAt: Type.String(),
-  state: Type.String(),
-  code: Type.Optional(Type.String({ description: 'Only in the create response: shown once.' })),
-});
+const { errors, IdParam, Invitation, InviteBody, listOf, NoContent, User, UserPatch, UserRef } = api;
 
 export async function userRoutes(app: FastifyInstance, { services }: { services: Services }): Promise<void> {
   const { users, sessions, tokens } = services;
@@ -57,7 +19,7 @@ export async function userRoutes(app: FastifyInstance, { services }: { services:
     }),
   );
 
-  app.patch<{ Params: Static<typeof UserRef>; Body: Static<typeof UserPatch> }>(
+  app.patch<{ Params: api.UserRef; Body: api.UserPatch }>(
     '/users/:user',
     {
       config: { permission: 'users:write', audit: 'user.update' },
@@ -76,7 +38,7 @@ export async function userRoutes(app: FastifyInstance, { services }: { services:
     },
   );
 
-  app.delete<{ Params: Static<typeof UserRef> }>(
+  app.delete<{ Params: api.UserRef }>(
     '/users/:user',
     {
       config: { permission: 'users:write', audit: 'user.delete' },
@@ -84,7 +46,7 @@ export async function userRoutes(app: FastifyInstance, { services }: { services:
         summary: 'Remove a user: ends their sessions and revokes their API tokens',
         tags: ['users'],
         params: UserRef,
-        response: { 204: Type.Null(), ...errors },
+        response: { 204: NoContent, ...errors },
       },
     },
     async (req, reply) => {
@@ -96,7 +58,7 @@ export async function userRoutes(app: FastifyInstance, { services }: { services:
     },
   );
 
-  app.post<{ Body: Static<typeof InviteBody> }>(
+  app.post<{ Body: api.InviteBody }>(
     '/invitations',
     {
       config: { permission: 'users:write', audit: 'user.invite' },
@@ -125,7 +87,7 @@ export async function userRoutes(app: FastifyInstance, { services }: { services:
     }),
   );
 
-  app.delete<{ Params: Static<typeof IdParam> }>(
+  app.delete<{ Params: api.IdParam }>(
     '/invitations/:id',
     {
       config: { permission: 'users:write', audit: 'invitation.revoke' },
