@@ -1,5 +1,7 @@
 /** Who is acting: a user through an API token or a browser session, or the server itself. */
-export type Role = 'admin' | 'operator' | 'viewer';
+import type { api } from '@outpost/protocol';
+
+export type Role = api.Role;
 export const roles: readonly Role[] = ['viewer', 'operator', 'admin'];
 
 export interface Actor {

@@ -4,26 +4,15 @@
  * is one of them (of the bootstrap `admin` user).
  */
 import { writeFileSync } from 'node:fs';
-import { isValidId, OutpostError } from '@outpost/protocol';
+import { type api, isValidId, OutpostError } from '@outpost/protocol';
 import { type Actor, minRole, type Role, roleAtLeast } from '../actor.js';
 import type { Logger } from '../log.js';
 import { hashSecret, newId, newSecret } from '../secrets.js';
 import type { Db } from '../store/db.js';
 import type { UserService } from './users.js';
 
-export interface ApiTokenView {
-  id: string;
-  name: string;
-  role: Role;
-  effectiveRole: Role;
-  tags: string[];
-  userId: string | null;
-  userName: string | null;
-  createdAt: string;
-  expiresAt: string | null;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
+/** An API token as the API lists it (the secret itself only in the create answer); its roles are known ones. */
+export type ApiTokenView = Omit<api.ApiToken, 'token'> & { role: Role; effectiveRole: Role };
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 

@@ -1,21 +1,11 @@
 /** The audit log: one append-only row per state-changing action; never updated or deleted through the API. */
+import type { api } from '@outpost/protocol';
 import type { Actor } from '../actor.js';
 import type { Db } from '../store/db.js';
 import type { AuditTable } from '../store/schema.js';
 
-export interface AuditEntry {
-  id: number;
-  at: string;
-  actor: string;
-  actorName: string | null;
-  ip: string | null;
-  action: string;
-  target: string | null;
-  deviceId: string | null;
-  result: 'ok' | 'error';
-  errorCode: string | null;
-  details: unknown;
-}
+/** An audit row as the API shows it; the result is `ok` or `error`. */
+export type AuditEntry = api.AuditEntry & { result: 'ok' | 'error' };
 
 export interface AuditFilter {
   actor?: string | undefined;

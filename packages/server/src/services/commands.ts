@@ -4,6 +4,7 @@
  * by the device's one response. Output chunks stream to watchers as they arrive.
  */
 import {
+  type api,
   CommandResponse,
   check,
   commandSpec,
@@ -25,27 +26,11 @@ import type { CommandTable } from '../store/schema.js';
 import type { DeviceService } from './devices.js';
 import { OutputBuffer, type StreamEvent } from './output.js';
 
-export type CommandStatus = 'queued' | 'sent' | 'running' | 'succeeded' | 'failed' | 'expired';
+export type CommandStatus = api.CommandStatus;
 const FINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'expired']);
 
-export interface CommandView {
-  id: string;
-  deviceId: string;
-  capability: string;
-  action: string;
-  args: unknown;
-  status: CommandStatus;
-  ttl: number;
-  createdAt: string;
-  createdBy: string | null;
-  sentAt: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  expiresAt: string;
-  durationMs: number | null;
-  result: unknown;
-  error: ErrorBody | null;
-}
+/** A command as the API shows it. */
+export type CommandView = api.Command;
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -70,12 +55,7 @@ function toView(r: CommandTable): CommandView {
   };
 }
 
-export interface NewCommand {
-  capability: string;
-  action: string;
-  args?: unknown;
-  ttl?: number | undefined;
-}
+export type NewCommand = api.SendCommandBody;
 
 export class CommandService {
   readonly output = new OutputBuffer<CommandView>();

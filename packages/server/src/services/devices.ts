@@ -1,32 +1,15 @@
 /** Devices: the record, its lifecycle (pending → accepted → revoked/rejected), presence and facts. */
-import { type DeviceFacts, isValidId, OutpostError } from '@outpost/protocol';
+import { type api, type DeviceFacts, isValidId, OutpostError } from '@outpost/protocol';
 import { type Actor, inScope } from '../actor.js';
 import type { Bus } from '../bus.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/db.js';
 import type { DeviceTable } from '../store/schema.js';
 
-export type DeviceStatusName = 'pending' | 'accepted' | 'rejected' | 'revoked';
+export type DeviceStatusName = api.DeviceStatusName;
 
-export interface DeviceView {
-  id: string;
-  name: string;
-  status: DeviceStatusName;
-  online: boolean;
-  tags: string[];
-  hostname: string | null;
-  os: string | null;
-  kernel: string | null;
-  arch: string | null;
-  agentVersion: string | null;
-  macs: string[];
-  ips: string[];
-  heartbeat: number | null;
-  firstSeen: string | null;
-  lastSeen: string | null;
-  onlineSince: string | null;
-  enrolledAt: string;
-}
+/** A device as the API shows it. */
+export type DeviceView = api.Device;
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -52,11 +35,7 @@ export function toView(row: DeviceTable): DeviceView {
   };
 }
 
-export interface DeviceFilter {
-  status?: DeviceStatusName | undefined;
-  tag?: string | undefined;
-  online?: boolean | undefined;
-}
+export type DeviceFilter = api.DeviceListQuery;
 
 export class DeviceService {
   constructor(

@@ -1,5 +1,5 @@
 /** Enrollment tokens and the enrollment exchange that turns a token into a device identity. */
-import { type DeviceFacts, type EnrollResponse, isValidId, OutpostError } from '@outpost/protocol';
+import { type api, type DeviceFacts, type EnrollResponse, isValidId, OutpostError } from '@outpost/protocol';
 import { type Actor, actorRef } from '../actor.js';
 import type { Logger } from '../log.js';
 import { hashSecret, newId, newSecret } from '../secrets.js';
@@ -9,20 +9,10 @@ import { checkDevicePublicKey, type DeviceCertIssuer } from '../tls/ca.js';
 import type { AuditService } from './audit.js';
 import type { DeviceService } from './devices.js';
 
-export type EnrollmentTokenState = 'active' | 'expired' | 'revoked' | 'used-up';
+export type EnrollmentTokenState = api.EnrollmentTokenState;
 
-export interface EnrollmentTokenView {
-  id: string;
-  name: string;
-  tags: string[];
-  autoAccept: boolean;
-  maxUses: number | null;
-  uses: number;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  createdAt: string;
-  state: EnrollmentTokenState;
-}
+/** An enrollment token as the API lists it (the secret itself only in the create answer). */
+export type EnrollmentTokenView = Omit<api.EnrollmentToken, 'token'>;
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -48,13 +38,7 @@ function toView(row: EnrollmentTokenTable): EnrollmentTokenView {
   };
 }
 
-export interface CreateEnrollmentToken {
-  name?: string | undefined;
-  ttl?: number | undefined;
-  maxUses?: number | null | undefined;
-  tags?: string[] | undefined;
-  autoAccept?: boolean | undefined;
-}
+export type CreateEnrollmentToken = api.CreateEnrollmentTokenBody;
 
 const ENROLL_REJECTED: Record<Exclude<EnrollmentTokenState, 'active'>, string> = {
   expired: 'enrollment token expired',

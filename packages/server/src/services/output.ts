@@ -3,11 +3,10 @@
  * started (the CLI's SSE request) still sees every chunk from seq 0. Bounded per
  * command; dropped a while after the command ends (the result holds the output).
  */
-export interface OutputEvent {
-  seq: number;
-  stream: 'stdout' | 'stderr';
-  data: string;
-}
+import type { api } from '@outpost/protocol';
+
+/** One chunk of a command's output, as the events stream sends it. */
+export type OutputEvent = api.CommandOutputEvent;
 
 export type StreamEvent<C> = { type: 'output'; chunk: OutputEvent } | { type: 'end'; command: C };
 

@@ -2,7 +2,7 @@
  * Browser sessions and password logins: rate-limited per account and per
  * address, idle and absolute expiry, a CSRF token bound to each session.
  */
-import { isValidId, OutpostError } from '@outpost/protocol';
+import { type api, isValidId, OutpostError } from '@outpost/protocol';
 import type { Actor, Role } from '../actor.js';
 import type { Logger } from '../log.js';
 import { hashSecret, newId, newSecret, secretMatches } from '../secrets.js';
@@ -16,16 +16,7 @@ export interface SessionPolicy {
   absoluteSeconds: number;
 }
 
-export interface SessionView {
-  id: string;
-  userId: string;
-  userName: string;
-  createdAt: string;
-  lastSeenAt: string;
-  expiresAt: string;
-  ip: string | null;
-  userAgent: string | null;
-}
+export type SessionView = api.Session;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 

@@ -1,5 +1,5 @@
 /** Users and invitations: invite-only accounts, roles, device scopes and passwords. */
-import { isValidId, OutpostError } from '@outpost/protocol';
+import { type api, isValidId, OutpostError } from '@outpost/protocol';
 import { type Actor, actorRef, type Role } from '../actor.js';
 import type { Logger } from '../log.js';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from '../passwords.js';
@@ -8,28 +8,14 @@ import type { Db } from '../store/db.js';
 import type { InvitationTable, UserTable } from '../store/schema.js';
 import type { RateLimiter } from './rate-limit.js';
 
-export interface UserView {
-  id: string;
-  name: string;
-  email: string | null;
-  role: Role;
-  tags: string[];
-  hasPassword: boolean;
-  createdAt: string;
-}
+/** A user as the API shows it; the role is a known one. */
+export type UserView = api.User & { role: Role };
 
-export interface InvitationView {
-  id: string;
-  name: string;
-  email: string | null;
+/** An invitation as the API lists it (the code itself only in the create answer). */
+export type InvitationView = Omit<api.Invitation, 'code'> & {
   role: Role;
-  tags: string[];
-  expiresAt: string;
-  usedAt: string | null;
-  revokedAt: string | null;
-  createdAt: string;
   state: 'open' | 'used' | 'expired' | 'revoked';
-}
+};
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
