@@ -8,13 +8,15 @@ import type {
   AuditPage,
   Command,
   CreateApiTokenBody,
-  CreateTokenBody,
+  CreateEnrollmentTokenBody,
   Device,
-  DeviceFilter,
+  DeviceListQuery,
+  DevicePatch,
   EnrollmentToken,
   Health,
   Invitation,
   InviteBody,
+  PasswordChanged,
   PresenceEntry,
   SendCommandBody,
   Session,
@@ -165,7 +167,7 @@ export class ApiClient {
   acceptInvitation(code: string, password: string): Promise<User> {
     return this.call('POST', '/auth/accept-invitation', { body: { code, password } });
   }
-  changePassword(current: string, next: string): Promise<{ endedSessions: number }> {
+  changePassword(current: string, next: string): Promise<PasswordChanged> {
     return this.call('POST', '/auth/password', { body: { current, new: next } });
   }
   async listSessions(all = false): Promise<Session[]> {
@@ -230,7 +232,7 @@ export class ApiClient {
     return this.open('/audit', { ...filter, format, after, limit }, signal, accept);
   }
 
-  createToken(body: CreateTokenBody): Promise<EnrollmentToken> {
+  createToken(body: CreateEnrollmentTokenBody): Promise<EnrollmentToken> {
     return this.call('POST', '/enrollment-tokens', { body });
   }
   async listTokens(): Promise<EnrollmentToken[]> {
@@ -240,7 +242,7 @@ export class ApiClient {
     return this.call('DELETE', `/enrollment-tokens/${enc(id)}`);
   }
 
-  async listDevices(filter: DeviceFilter = {}): Promise<Device[]> {
+  async listDevices(filter: DeviceListQuery = {}): Promise<Device[]> {
     const query: Query = { status: filter.status, tag: filter.tag, online: filter.online };
     return items(await this.call('GET', '/devices', { query }), 'devices');
   }
@@ -253,7 +255,7 @@ export class ApiClient {
   deleteDevice(ref: string): Promise<void> {
     return this.call('DELETE', `/devices/${enc(ref)}`);
   }
-  updateDevice(ref: string, patch: { name?: string; tags?: string[] }): Promise<Device> {
+  updateDevice(ref: string, patch: DevicePatch): Promise<Device> {
     return this.call('PATCH', `/devices/${enc(ref)}`, { body: patch });
   }
   async presence(ref: string): Promise<PresenceEntry[]> {

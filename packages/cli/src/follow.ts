@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiClient } from './api.js';
-import { type Command, isFinished, type OutputEvent } from './api-types.js';
+import { type Command, type CommandOutputEvent, isFinished } from './api-types.js';
 import { CliError } from './errors.js';
 import { SseParser } from './sse.js';
 
@@ -128,8 +128,8 @@ export async function followCommand(api: ApiClient, id: string, options: FollowO
   }
 }
 
-function parseOutput(data: string): OutputEvent {
-  const v = parseObject(data, 'output event') as Partial<OutputEvent>;
+function parseOutput(data: string): CommandOutputEvent {
+  const v = parseObject(data, 'output event') as Partial<CommandOutputEvent>;
   if (
     typeof v.seq !== 'number' ||
     !Number.isInteger(v.seq) ||
@@ -138,7 +138,7 @@ function parseOutput(data: string): OutputEvent {
   ) {
     throw new CliError('the server sent a malformed output event');
   }
-  return v as OutputEvent;
+  return v as CommandOutputEvent;
 }
 
 function parseCommand(data: string): Command {

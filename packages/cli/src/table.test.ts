@@ -47,10 +47,11 @@ const device = (d: Partial<Device>): Device => ({
   agentVersion: '0.1.0',
   macs: [],
   ips: [],
+  heartbeat: null,
   firstSeen: null,
   lastSeen: null,
   onlineSince: null,
-  enrolledAt: null,
+  enrolledAt: '2025-01-01T00:00:00Z',
   ...d,
 });
 
@@ -93,7 +94,7 @@ describe('tokens ls table', () => {
       createdAt: '2025-06-01T12:00:00Z',
       state: 'active',
     };
-    const out = renderTokens([token, { ...token, id: 'et-2', name: null, maxUses: 1, uses: 1, state: 'used-up' }], now);
+    const out = renderTokens([token, { ...token, id: 'et-2', name: '', maxUses: 1, uses: 1, state: 'used-up' }], now);
     expect(out.split('\n')).toEqual([
       'ID    NAME  STATE    USES         EXPIRES  AUTO-ACCEPT  TAGS',
       'et-1  lab   active   2/unlimited  in 1d    yes          lab',

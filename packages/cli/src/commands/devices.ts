@@ -1,6 +1,6 @@
 /** `outpost devices ...`: list, inspect, accept/reject/revoke, delete, tag and rename devices. */
 import { type Command, Option } from 'commander';
-import { DEVICE_STATUSES, type Device, type DeviceFilter, type DeviceStatus } from '../api-types.js';
+import { DEVICE_STATUSES, type Device, type DeviceListQuery, type DeviceStatusName } from '../api-types.js';
 import type { Context } from '../context.js';
 import { relativeTime } from '../duration.js';
 import { collect } from '../parse.js';
@@ -8,14 +8,14 @@ import { confirm } from '../prompt.js';
 import { list, renderFields, renderTable } from '../table.js';
 
 export interface DeviceListOptions {
-  status?: DeviceStatus;
+  status?: DeviceStatusName;
   tag?: string;
   online?: boolean;
   offline?: boolean;
 }
 
-export function deviceFilter(opts: DeviceListOptions): DeviceFilter {
-  const filter: DeviceFilter = {};
+export function deviceFilter(opts: DeviceListOptions): DeviceListQuery {
+  const filter: DeviceListQuery = {};
   if (opts.status) filter.status = opts.status;
   if (opts.tag) filter.tag = opts.tag;
   if (opts.online) filter.online = true;

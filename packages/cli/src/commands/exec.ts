@@ -143,10 +143,10 @@ If the device is offline the command waits in the queue until it comes back or -
       if (command.status === 'queued') {
         const d = await api.getDevice(command.deviceId).catch(() => undefined);
         if (d?.online === false) {
-          const expires = command.expiresAt
-            ? `expires in ${formatDuration((Date.parse(command.expiresAt) - Date.now()) / 1000)}, at ${command.expiresAt}`
-            : 'no expiry';
-          ctx.err(`device ${d.name || device} is offline; command queued (${expires})`);
+          const left = formatDuration((Date.parse(command.expiresAt) - Date.now()) / 1000);
+          ctx.err(
+            `device ${d.name || device} is offline; command queued (expires in ${left}, at ${command.expiresAt})`,
+          );
         }
       }
       if (opts.wait === false) {

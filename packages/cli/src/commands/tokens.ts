@@ -1,6 +1,6 @@
 /** `outpost tokens create|ls|revoke`: enrollment tokens, which let new devices join the fleet. */
 import type { Command } from 'commander';
-import type { CreateTokenBody, EnrollmentToken } from '../api-types.js';
+import type { CreateEnrollmentTokenBody, EnrollmentToken } from '../api-types.js';
 import type { Context } from '../context.js';
 import { formatDuration, relativeTime } from '../duration.js';
 import { collect, durationOption, positiveIntOption } from '../parse.js';
@@ -17,8 +17,8 @@ export interface TokenCreateOptions {
 }
 
 /** The request body for `tokens create`; only the options given are sent, so server defaults apply. */
-export function tokenCreateBody(opts: TokenCreateOptions): CreateTokenBody {
-  const body: CreateTokenBody = { autoAccept: opts.autoAccept === true };
+export function tokenCreateBody(opts: TokenCreateOptions): CreateEnrollmentTokenBody {
+  const body: CreateEnrollmentTokenBody = { autoAccept: opts.autoAccept === true };
   if (opts.name !== undefined) body.name = opts.name;
   if (opts.ttl !== undefined) body.ttl = opts.ttl;
   if (opts.maxUses !== undefined) body.maxUses = opts.maxUses;
@@ -53,7 +53,7 @@ export function renderTokens(tokens: readonly EnrollmentToken[], now = Date.now(
     ['ID', 'NAME', 'STATE', 'USES', 'EXPIRES', 'AUTO-ACCEPT', 'TAGS'],
     tokens.map((t) => [
       t.id,
-      t.name ?? '-',
+      t.name || '-',
       t.state,
       uses(t),
       t.expiresAt ? relativeTime(t.expiresAt, now) : 'never',
