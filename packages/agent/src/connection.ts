@@ -198,6 +198,9 @@ export class DeviceConnection {
     this.client = client;
     client.on('connect', () => {
       if (this.client !== client) return;
+      // Nagle's algorithm would hold a response behind the PUBACK written just before it
+      // (a 40 ms delayed-ACK stall per command; docs/benchmarks.md, finding 1).
+      (client.stream as Partial<import('node:net').Socket> | undefined)?.setNoDelay?.(true);
       this.connectedAt = Date.now();
       this.failures = 0;
       log.info('connected', { server: redactUrl(link.url) });

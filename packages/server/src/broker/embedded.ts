@@ -205,7 +205,14 @@ export async function createEmbeddedBroker(opts: {
       const { clientCa } = opts.tls;
       // Asked, not required: secret devices have no certificate; the hook decides (rejectUnauthorized: false).
       const asked = clientCa ? { requestCert: true, rejectUnauthorized: false, ca: [clientCa] } : {};
-      const tlsOptions = { key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' as const, ...asked };
+      // noDelay: a QoS 1 reply written right after its PUBACK must not wait for a delayed ACK (40 ms).
+      const tlsOptions = {
+        key: opts.tls.key,
+        cert: opts.tls.cert,
+        minVersion: 'TLSv1.2' as const,
+        noDelay: true,
+        ...asked,
+      };
       const server = createTlsServer(tlsOptions, (socket) => {
         track(socket);
         // The certificate is judged once, from the handshake; no renegotiation may swap it.
@@ -218,7 +225,7 @@ export async function createEmbeddedBroker(opts: {
       return start(server, port, host);
     },
     listenPlain: (port, host) => {
-      const server = createNetServer((socket) => {
+      const server = createNetServer({ noDelay: true }, (socket) => {
         track(socket);
         handle(socket);
       });
