@@ -43,7 +43,7 @@ export function setNoDelay(client: MqttClient): void {
 export interface LinkTarget {
   url: string;
   ca?: Buffer;
-  /** Sets TCP_NODELAY on the connection (the agent does not, as of this writing). */
+  /** TCP_NODELAY on the connection (default true, as the agent sets it). */
   noDelay?: boolean;
 }
 
@@ -106,7 +106,7 @@ export function enrollDevice(
     password: token,
     keepalive: 30,
   });
-  if (target.noDelay) setNoDelay(client);
+  if (target.noDelay ?? true) setNoDelay(client);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error('enrollment: no answer in time')), timeoutMs);
     let settled = false;
@@ -195,7 +195,7 @@ export class SimDevice {
         retain: true,
       },
     });
-    if (options.noDelay) setNoDelay(client);
+    if (options.noDelay ?? true) setNoDelay(client);
     const device = new SimDevice(client, deviceId, options, options.handlers ?? defaultHandlers(options.index ?? 0));
     try {
       await new Promise<void>((resolve, reject) => {

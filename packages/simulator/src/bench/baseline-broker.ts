@@ -3,8 +3,8 @@
  * in-process link publish commands, so no two TLS clients can do a request and
  * a reply through it. This is a second Aedes with what a message meets there:
  * same Aedes version and options, a TLS listener with the server's own key and
- * certificate, the same minimum version and the same (optional) request for a
- * device certificate, and the same ACL (`canPublish`,
+ * certificate, the same minimum version, the same (optional) request for a
+ * device certificate and TCP_NODELAY, and the same ACL (`canPublish`,
  * `canSubscribe` from @outpost/server) run on every publish and subscription.
  * It lacks the server's authentication lookup, which runs once per CONNECT and
  * never during a round trip.
@@ -29,8 +29,6 @@ export async function startBaselineBroker(tls: {
   cert: string;
   /** The CA of device certificates: asked for, not required, as the embedded broker does. */
   clientCa: string;
-  /** TCP_NODELAY on accepted connections (the embedded broker does not set it, as of this writing). */
-  noDelay?: boolean;
 }): Promise<BaselineBroker> {
   const requester = { username: 'bench-requester', password: randomBytes(24).toString('base64url') };
   const secrets = new Map<string, string>();
@@ -74,7 +72,8 @@ export async function startBaselineBroker(tls: {
     requestCert: true,
     rejectUnauthorized: false,
     ca: [tls.clientCa],
-    noDelay: tls.noDelay ?? false,
+    // As the embedded broker: a reply must not wait for a delayed ACK behind its PUBACK.
+    noDelay: true,
   };
   const server: Server = createServer(options, (socket) => {
     socket.disableRenegotiation();

@@ -32,7 +32,7 @@ const handler = (socket: Socket) => {
   socket.on('error', () => {});
   onSocket(socket);
 };
-// The embedded broker's TLS options: a device certificate is asked for, not required.
+// The embedded broker's socket options: TCP_NODELAY; over TLS a device certificate asked for, not required.
 const tlsOptions = {
   key,
   cert,
@@ -40,8 +40,11 @@ const tlsOptions = {
   requestCert: true,
   rejectUnauthorized: false,
   ca: [clientCa],
+  noDelay: true,
 };
-const server: Server = layer.endsWith('tls') ? createTlsServer(tlsOptions, handler) : createNetServer(handler);
+const server: Server = layer.endsWith('tls')
+  ? createTlsServer(tlsOptions, handler)
+  : createNetServer({ noDelay: true }, handler);
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   process.send?.({ type: 'ready', port: typeof address === 'object' && address ? address.port : 0 });

@@ -20,8 +20,6 @@ const USAGE = `Usage: npm run bench -- [options]
   --devices N      simulated devices for the memory benchmark (default 2000)
   --only NAME      roundtrip, memory, or breakdown (where a device's memory goes, layer
                    by layer; not part of the default run)
-  --nodelay        TCP_NODELAY on the raw baseline's sockets (to measure a server and
-                   agent built with it; docs/benchmarks.md)
   --markdown       also print the table as Markdown
   --json FILE      also write every number as JSON
 `;
@@ -112,14 +110,12 @@ function renderLayers(layers: readonly LayerResult[]): string {
   ].join('\n');
 }
 
-function details(rt: RoundTripResult | undefined, mem: MemoryResult | undefined, noDelay: boolean): string[] {
+function details(rt: RoundTripResult | undefined, mem: MemoryResult | undefined): string[] {
   const lines: string[] = [];
   const s = (name: string, x: Summary) =>
     `  ${name.padEnd(28)} n=${x.n}  min ${ms(x.min)}  p50 ${ms(x.p50)}  p90 ${ms(x.p90)}  p99 ${ms(x.p99)}  max ${ms(x.max)}  mean ${ms(x.mean)}`;
   if (rt) {
-    lines.push(
-      `round trips (interleaved, ${rt.seconds.toFixed(1)} s, ${rt.failures} failed${noDelay ? ', baseline with TCP_NODELAY' : ''}):`,
-    );
+    lines.push(`round trips (interleaved, ${rt.seconds.toFixed(1)} s, ${rt.failures} failed):`);
     lines.push(s('API → agent process', rt.api));
     lines.push(s('raw MQTT → responder process', rt.raw));
     lines.push(s('raw MQTT → agent process', rt.rawAgent));
@@ -153,7 +149,6 @@ async function main(): Promise<number> {
       devices: { type: 'string' },
       only: { type: 'string' },
       markdown: { type: 'boolean' },
-      nodelay: { type: 'boolean' },
       json: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -200,9 +195,7 @@ async function main(): Promise<number> {
   const rt =
     only !== undefined && only !== 'roundtrip'
       ? undefined
-      : await scoped((resources) =>
-          runRoundTrip({ iterations, warmup, maxSeconds: 180, noDelay: values.nodelay ?? false, resources, progress }),
-        );
+      : await scoped((resources) => runRoundTrip({ iterations, warmup, maxSeconds: 180, resources, progress }));
   const mem =
     only !== undefined && only !== 'memory'
       ? undefined
@@ -218,7 +211,7 @@ async function main(): Promise<number> {
     '',
     ...(rows.length > 0 ? [renderText(rows), ''] : []),
     ...(layers ? [renderLayers(layers), ''] : []),
-    ...details(rt, mem, values.nodelay ?? false),
+    ...details(rt, mem),
     '',
     'machine:',
     ...machineLines(host).map((l) => `  ${l}`),

@@ -2,22 +2,20 @@
  * Child process of the round-trip benchmark: one lightweight simulated device
  * (device.ts) that answers `system/ping` at once. It runs in its own process,
  * as the agent does, so both paths cross the same process boundary.
- * argv[2]: JSON `{url, caFile, deviceId, secret, noDelay}`. Sends `{type: 'ready'}` when subscribed.
+ * argv[2]: JSON `{url, caFile, deviceId, secret}`. Sends `{type: 'ready'}` when subscribed.
  */
 import { readFileSync } from 'node:fs';
 import { SimDevice } from '../device.js';
 
-const { url, caFile, deviceId, secret, noDelay } = JSON.parse(process.argv[2] ?? '{}') as {
+const { url, caFile, deviceId, secret } = JSON.parse(process.argv[2] ?? '{}') as {
   url: string;
   caFile: string;
   deviceId: string;
   secret: string;
-  noDelay: boolean;
 };
 const device = await SimDevice.start({
   url,
   ca: readFileSync(caFile),
-  noDelay,
   credentials: { deviceId, secret },
   keepalive: 30,
   heartbeatSeconds: 15,

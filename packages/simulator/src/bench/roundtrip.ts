@@ -24,11 +24,6 @@ export interface RoundTripOptions {
   warmup: number;
   /** Stops measuring after this long, whatever the count. */
   maxSeconds: number;
-  /**
-   * TCP_NODELAY on the baseline's own sockets (broker listener, requester, responder).
-   * Off by default, as in the embedded broker and the agent; for measuring a build that sets it.
-   */
-  noDelay: boolean;
   resources: Resources;
   progress: (msg: string) => void;
 }
@@ -174,7 +169,6 @@ export async function runRoundTrip(options: RoundTripOptions): Promise<RoundTrip
     key: readFileSync(join(tlsDir, 'server.key'), 'utf8'),
     cert: readFileSync(join(tlsDir, 'server.crt'), 'utf8'),
     clientCa: ca.toString('utf8'),
-    noDelay: options.noDelay,
   });
   resources.defer(() => baseline.close());
   const client = await mqtt.connectAsync(baseline.url, {
@@ -188,13 +182,13 @@ export async function runRoundTrip(options: RoundTripOptions): Promise<RoundTrip
     protocolVersion: 4,
   });
   resources.defer(() => client.endAsync(true));
-  if (options.noDelay) setNoDelay(client);
+  setNoDelay(client); // as the agent and HTTP clients do
   const requester = new RawRequester(client);
   await client.subscribeAsync(['outpost/v1/d/+/res/+', 'outpost/v1/d/+/status'], { qos: 1 });
 
   const responderCreds = baseline.addDevice(serverStyleId('d'));
   const responder = resources.fork(RESPONDER, [
-    JSON.stringify({ url: baseline.url, caFile: server.caFile, noDelay: options.noDelay, ...responderCreds }),
+    JSON.stringify({ url: baseline.url, caFile: server.caFile, ...responderCreds }),
   ]);
   await nextMessage(
     responder,
