@@ -41,6 +41,41 @@ export async function waitUntil<T>(
 export interface ApiResult<T = any> {
   status: number;
   body: T;
+  headers: Headers;
+  text: string;
+}
+
+const dispatchers = new WeakMap<Buffer, Agent>();
+
+/** One HTTPS request to a test server's API, as a client would send it; no credentials unless given. */
+export async function request(
+  ts: Pick<TestServer, 'server' | 'ca'>,
+  method: string,
+  path: string,
+  opts: { body?: unknown; rawBody?: string | undefined; headers?: Record<string, string> | undefined } = {},
+): Promise<ApiResult> {
+  let dispatcher = dispatchers.get(ts.ca);
+  if (!dispatcher) {
+    dispatcher = new Agent({ connect: { ca: ts.ca } });
+    dispatchers.set(ts.ca, dispatcher);
+  }
+  const payload = opts.rawBody ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
+  const headers: Record<string, string> = {
+    ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+    ...opts.headers,
+  };
+  const res = await fetch(`https://127.0.0.1:${ts.server.httpPort}/api/v1${path}`, {
+    method,
+    headers,
+    body: payload,
+    dispatcher,
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {}
+  return { status: res.status, body, headers: res.headers as unknown as Headers, text };
 }
 
 export interface TestServer {
@@ -78,7 +113,6 @@ export async function startTestServer(options: ServerOptions = {}, dataDir = tem
   let server = await open({});
   const token = readFileSync(server.adminTokenFile, 'utf8').trim();
   const ca = readFileSync(server.caFile);
-  const dispatcher = new Agent({ connect: { ca } });
   const ts: TestServer = {
     get server() {
       return server;
@@ -89,22 +123,8 @@ export async function startTestServer(options: ServerOptions = {}, dataDir = tem
     ca,
     async api(method, path, body, opts = {}) {
       const auth = opts.token === undefined ? token : opts.token;
-      const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-      if (auth) headers.authorization = `Bearer ${auth}`;
-      const payload = opts.rawBody ?? (body === undefined ? undefined : JSON.stringify(body));
-      if (payload !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-      const res = await fetch(`https://127.0.0.1:${server.httpPort}/api/v1${path}`, {
-        method,
-        headers,
-        body: payload,
-        dispatcher,
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : null;
-      } catch {}
-      return { status: res.status, body: parsed as any };
+      const headers: Record<string, string> = { ...(auth ? { authorization: `Bearer ${auth}` } : {}), ...opts.headers };
+      return request(ts, method, path, { body, rawBody: opts.rawBody, headers });
     },
     async enrollmentToken(body = { autoAccept: true }) {
       const r = await ts.api('POST', '/enrollment-tokens', body);

@@ -1,14 +1,7 @@
-/**
- * The audit log end to end: an admin enrolls devices and invites an operator and
- * a viewer, each logs in and sees only what role and tags allow; every one of
- * those actions leaves a row (who, from where, what, on which device, outcome,
- * with secrets redacted), which exports as CSV and JSON Lines, filters, pages,
- * and cannot be changed through the API.
- */
-import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   onlineAgent,
+  request,
   sendCommand,
   spawnAgent,
   startTestServer,
@@ -18,7 +11,6 @@ import {
 } from '../helpers.js';
 
 let ts: TestServer;
-let dispatcher: Agent;
 const agents: TestAgent[] = [];
 
 interface Reply {
@@ -31,25 +23,9 @@ interface Reply {
 async function http(
   method: string,
   path: string,
-  opts: { body?: unknown; headers?: Record<string, string> } = {},
+  opts: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
-  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-  const headers: Record<string, string> = {
-    ...(payload ? { 'content-type': 'application/json' } : {}),
-    ...opts.headers,
-  };
-  const res = await fetch(`https://127.0.0.1:${ts.server.httpPort}/api/v1${path}`, {
-    method,
-    headers,
-    body: payload,
-    dispatcher,
-  });
-  const text = await res.text();
-  let body: any = text;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {}
-  return { status: res.status, headers: res.headers as unknown as Headers, body, text };
+  return request(ts, method, path, opts);
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -111,7 +87,6 @@ const viewerHeaders = (csrf = true) => ({
 
 beforeAll(async () => {
   ts = await startTestServer();
-  dispatcher = new Agent({ connect: { ca: ts.ca } });
   fx.adminTokenId = (await admin('GET', '/whoami')).id;
 });
 afterAll(async () => {

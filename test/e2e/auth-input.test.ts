@@ -6,7 +6,7 @@
  */
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onlineAgent, startTestServer, type TestAgent, type TestServer } from '../helpers.js';
+import { onlineAgent, request, startTestServer, type TestAgent, type TestServer } from '../helpers.js';
 
 let ts: TestServer;
 let dispatcher: Agent;
@@ -24,21 +24,7 @@ async function http(
   path: string,
   opts: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
-  const payload = opts.rawBody ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
-  const headers: Record<string, string> = { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) };
-  Object.assign(headers, opts.headers);
-  const res = await fetch(`https://127.0.0.1:${ts.server.httpPort}/api/v1${path}`, {
-    method,
-    headers,
-    body: payload,
-    dispatcher,
-  });
-  const text = await res.text();
-  let body: any = text;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {}
-  return { status: res.status, body, text };
+  return request(ts, method, path, opts);
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

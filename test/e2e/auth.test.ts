@@ -10,19 +10,11 @@ import { once } from 'node:events';
 import { chmodSync, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '@outpost/server';
-import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { onlineAgent, startTestServer, type TestAgent, type TestServer } from '../helpers.js';
+import { onlineAgent, request, startTestServer, type TestAgent, type TestServer } from '../helpers.js';
 
 let ts: TestServer;
 let serverClosed = false;
-/** One HTTPS client per server: each test server has its own CA. */
-const dispatchers = new WeakMap<TestServer, Agent>();
-const dispatcherFor = (server: TestServer) => {
-  const d = dispatchers.get(server) ?? new Agent({ connect: { ca: server.ca } });
-  dispatchers.set(server, d);
-  return d;
-};
 
 /** Every secret this file is handed: none may appear in logs, audit rows, lists or the database. */
 const secrets: { kind: string; value: string }[] = [];
@@ -43,22 +35,7 @@ async function http(
   path: string,
   opts: { body?: unknown; rawBody?: string; headers?: Record<string, string>; server?: TestServer } = {},
 ): Promise<Reply> {
-  const payload = opts.rawBody ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
-  const headers: Record<string, string> = { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) };
-  Object.assign(headers, opts.headers);
-  const server = opts.server ?? ts;
-  const res = await fetch(`https://127.0.0.1:${server.server.httpPort}/api/v1${path}`, {
-    method,
-    headers,
-    body: payload,
-    dispatcher: dispatcherFor(server),
-  });
-  const text = await res.text();
-  let body: any = text;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {}
-  return { status: res.status, headers: res.headers as unknown as Headers, body, text };
+  return request(opts.server ?? ts, method, path, opts);
 }
 
 interface Session {
