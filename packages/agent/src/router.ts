@@ -158,8 +158,10 @@ export class CommandRouter {
       log.info('command args rejected', { reason: (err as Error).message });
       return this.finish(failure(id, 'E_BAD_ARGS', (err as Error).message));
     }
+    // Read-only commands may run twice harmlessly: no journal, no disk writes (at-most-once is for side effects).
+    const journaled = spec.readOnly !== true;
     try {
-      journal.markRunning(id);
+      if (journaled) journal.markRunning(id);
     } catch (err) {
       // Without a durable `running` mark the command could run twice: do not run it.
       log.error('cannot write the command journal; command not run', { err });
@@ -181,7 +183,7 @@ export class CommandRouter {
     const ctx: CommandContext = { commandId: id, emit, signal: controller.signal, log, config };
     const done = (async () => {
       const started = Date.now();
-      log.info('command started');
+      log.debug('command started');
       let response: CommandResponse;
       try {
         const data = (await handler(args, ctx)) ?? null;
@@ -206,7 +208,8 @@ export class CommandRouter {
       }
       const ms = Date.now() - started;
       log.info('command finished', response.ok ? { ok: true, ms } : { ok: false, code: response.error.code, ms });
-      this.finish(response);
+      if (journaled) this.finish(response);
+      else this.send(response);
     })();
     this.running.set(id, { controller, done });
     try {

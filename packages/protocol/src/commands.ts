@@ -13,6 +13,11 @@ export interface CommandSpec<A extends TSchema = TSchema, R extends TSchema = TS
   summary: string;
   /** Whether the command streams `out` chunks before its response. */
   streams: boolean;
+  /**
+   * Reads only, changes nothing on the device: running it twice is harmless, so the
+   * agent answers it without journaling (no disk writes for a liveness probe).
+   */
+  readOnly?: boolean;
 }
 
 const spec = <A extends TSchema, R extends TSchema>(s: CommandSpec<A, R>): CommandSpec<A, R> => s;
@@ -28,12 +33,14 @@ export const commands = {
     args: SystemInfoArgs,
     result: SystemInfo,
     streams: false,
+    readOnly: true,
     summary: 'Hostname, OS, kernel, architecture, addresses',
   }),
   'system/ping': spec({
     args: SystemPingArgs,
     result: SystemPing,
     streams: false,
+    readOnly: true,
     summary: "Answer at once with the device's clock: liveness and latency",
   }),
 } as const;

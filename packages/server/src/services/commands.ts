@@ -75,6 +75,29 @@ export class CommandService {
   }
 
   async create(deviceRef: string, input: NewCommand, actor: Actor): Promise<CommandView> {
+    return (await this.#create(deviceRef, input, actor, null)).created;
+  }
+
+  /**
+   * Creates the command and waits for it to finish (or `timeoutMs`): the waiter is in
+   * place before the command is published, so even an instant answer is not missed.
+   */
+  async createAndWait(
+    deviceRef: string,
+    input: NewCommand,
+    actor: Actor,
+    timeoutMs: number,
+  ): Promise<{ created: CommandView; final: CommandView }> {
+    const { created, finished } = await this.#create(deviceRef, input, actor, timeoutMs);
+    return { created, final: (await finished) ?? created };
+  }
+
+  async #create(
+    deviceRef: string,
+    input: NewCommand,
+    actor: Actor,
+    waitMs: number | null,
+  ): Promise<{ created: CommandView; finished: Promise<CommandView> | null }> {
     const spec = commandSpec(input.capability, input.action);
     if (!spec) throw new OutpostError('E_BAD_ARGS', `unknown command '${input.capability}/${input.action}'`);
     const args = parse(spec.args, input.args ?? {}, `args of ${input.capability}/${input.action}`);
@@ -87,17 +110,20 @@ export class CommandService {
     }
     const now = Date.now();
     const ttl = input.ttl ?? this.defaultTtl;
+    const online = device.online === 1;
     const row: CommandTable = {
       id: newId('c'),
       device_id: device.id,
       capability: input.capability,
       action: input.action,
       args: JSON.stringify(args),
-      status: 'queued',
+      // Stored as sent when the device is online (published right below; if that publish is
+      // lost, the command is re-sent when the device next comes online, like any sent one).
+      status: online ? 'sent' : 'queued',
       ttl,
       created_at: now,
       created_by: actorRef(actor),
-      sent_at: null,
+      sent_at: online ? now : null,
       started_at: null,
       finished_at: null,
       expires_at: now + ttl * 1000,
@@ -110,8 +136,10 @@ export class CommandService {
       { commandId: row.id, deviceId: device.id, command: `${row.capability}/${row.action}`, actor: row.created_by },
       'command created',
     );
-    if (device.online === 1) Object.assign(row, await this.send(row));
-    return toView(row);
+    const created = toView(row);
+    const finished = waitMs === null ? null : this.#waitForEnd(row.id, waitMs, created);
+    if (online) await this.send(row);
+    return { created, finished };
   }
 
   /** A command, if the actor may see its device (E_NOT_FOUND otherwise, so ids do not leak). */
@@ -142,6 +170,10 @@ export class CommandService {
   async waitFor(id: string, timeoutMs: number): Promise<CommandView> {
     const current = await this.get(id);
     if (FINAL.has(current.status)) return current;
+    return this.#waitForEnd(id, timeoutMs, current);
+  }
+
+  #waitForEnd(id: string, timeoutMs: number, current: CommandView): Promise<CommandView> {
     return new Promise((resolve) => {
       const set = this.#waiters.get(id) ?? new Set();
       this.#waiters.set(id, set);

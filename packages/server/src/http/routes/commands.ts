@@ -1,6 +1,7 @@
 /** Commands: send (optionally waiting for the result), show, list per device, and stream output (SSE). */
 import { api } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
+import type { CommandView } from '../../services/commands.js';
 import type { Services } from '../../services/index.js';
 
 const { Command, CommandEventsQuery, DeviceRef, errors, IdParam, listOf, SendCommandBody, SendCommandQuery } = api;
@@ -24,16 +25,27 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
       },
     },
     async (req, reply) => {
-      const created = await commands.create(req.params.device, req.body, req.actor);
-      req.auditNote = {
-        target: created.id,
-        deviceId: created.deviceId,
-        details: { command: `${created.capability}/${created.action}`, args: created.args },
+      const note = (c: CommandView) => {
+        req.auditNote = {
+          target: c.id,
+          deviceId: c.deviceId,
+          details: { command: `${c.capability}/${c.action}`, args: c.args },
+        };
       };
-      if (!req.query.wait) return reply.status(202).send(created);
-      const done = await commands.waitFor(created.id, (req.query.timeout ?? 30) * 1000);
-      const finished = done.status === 'succeeded' || done.status === 'failed' || done.status === 'expired';
-      return reply.status(finished ? 200 : 202).send(done);
+      if (!req.query.wait) {
+        const created = await commands.create(req.params.device, req.body, req.actor);
+        note(created);
+        return reply.status(202).send(created);
+      }
+      const { created, final } = await commands.createAndWait(
+        req.params.device,
+        req.body,
+        req.actor,
+        (req.query.timeout ?? 30) * 1000,
+      );
+      note(created);
+      const finished = final.status === 'succeeded' || final.status === 'failed' || final.status === 'expired';
+      return reply.status(finished ? 200 : 202).send(final);
     },
   );
   app.get<{ Params: api.DeviceRef }>(
