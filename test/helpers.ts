@@ -78,6 +78,21 @@ export async function request(
   return { status: res.status, body, headers: res.headers as unknown as Headers, text };
 }
 
+/** The Authorization header for a bearer token. */
+export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
+/** A request as the first-start admin that must succeed; returns the parsed body. */
+export async function asAdmin(
+  ts: Pick<TestServer, 'server' | 'ca' | 'token'>,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<any> {
+  const r = await request(ts, method, path, { body, headers: bearer(ts.token) });
+  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
+  return r.body;
+}
+
 export interface TestServer {
   server: OutpostServer;
   dataDir: string;

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type ApiResult,
+  asAdmin,
+  bearer,
   onlineAgent,
   request,
   sendCommand,
@@ -13,27 +16,15 @@ import {
 let ts: TestServer;
 const agents: TestAgent[] = [];
 
-interface Reply {
-  status: number;
-  headers: Headers;
-  body: any;
-  text: string;
-}
-
 async function http(
   method: string,
   path: string,
   opts: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
-): Promise<Reply> {
+): Promise<ApiResult> {
   return request(ts, method, path, opts);
 }
 
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-async function admin(method: string, path: string, body?: unknown): Promise<any> {
-  const r = await http(method, path, { body, headers: bearer(ts.token) });
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
-  return r.body;
-}
+const admin = (method: string, path: string, body?: unknown): Promise<any> => asAdmin(ts, method, path, body);
 
 /** RFC 4180: quoted fields with doubled quotes, commas and line breaks inside quotes, CRLF between records. */
 function parseCsv(text: string): string[][] {

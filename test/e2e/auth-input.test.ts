@@ -6,33 +6,31 @@
  */
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onlineAgent, request, startTestServer, type TestAgent, type TestServer } from '../helpers.js';
+import {
+  type ApiResult,
+  asAdmin,
+  bearer,
+  onlineAgent,
+  request,
+  startTestServer,
+  type TestAgent,
+  type TestServer,
+} from '../helpers.js';
 
 let ts: TestServer;
 let dispatcher: Agent;
 let agent: TestAgent;
 let device: string;
 
-interface Reply {
-  status: number;
-  body: any;
-  text: string;
-}
-
 async function http(
   method: string,
   path: string,
   opts: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
-): Promise<Reply> {
+): Promise<ApiResult> {
   return request(ts, method, path, opts);
 }
 
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-async function admin(method: string, path: string, body?: unknown): Promise<any> {
-  const r = await http(method, path, { body, headers: bearer(ts.token) });
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
-  return r.body;
-}
+const admin = (method: string, path: string, body?: unknown): Promise<any> => asAdmin(ts, method, path, body);
 
 /** Invites and accepts, then logs in for a CLI token: a user's bearer credential. */
 async function userToken(name: string, role: string): Promise<string> {

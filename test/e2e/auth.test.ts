@@ -11,7 +11,16 @@ import { chmodSync, createWriteStream, existsSync, readFileSync, statSync } from
 import { join } from 'node:path';
 import { startServer } from '@outpost/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { onlineAgent, request, startTestServer, type TestAgent, type TestServer } from '../helpers.js';
+import {
+  type ApiResult,
+  asAdmin,
+  bearer,
+  onlineAgent,
+  request,
+  startTestServer,
+  type TestAgent,
+  type TestServer,
+} from '../helpers.js';
 
 let ts: TestServer;
 let serverClosed = false;
@@ -23,18 +32,11 @@ const keep = (kind: string, value: string) => {
   return value;
 };
 
-interface Reply {
-  status: number;
-  headers: Headers;
-  body: any;
-  text: string;
-}
-
 async function http(
   method: string,
   path: string,
   opts: { body?: unknown; rawBody?: string; headers?: Record<string, string>; server?: TestServer } = {},
-): Promise<Reply> {
+): Promise<ApiResult> {
   return request(opts.server ?? ts, method, path, opts);
 }
 
@@ -43,18 +45,13 @@ interface Session {
   csrf: string;
   id: string;
 }
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 /** Cookie headers, with the session's CSRF token unless told otherwise. */
 const browser = (s: Session, csrf: string | null = s.csrf) => ({
   cookie: `outpost_session=${s.cookie}`,
   ...(csrf ? { 'x-csrf-token': csrf } : {}),
 });
 
-async function admin(method: string, path: string, body?: unknown): Promise<any> {
-  const r = await http(method, path, { body, headers: bearer(ts.token) });
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
-  return r.body;
-}
+const admin = (method: string, path: string, body?: unknown): Promise<any> => asAdmin(ts, method, path, body);
 
 async function invite(name: string, role: string, extra: Record<string, unknown> = {}): Promise<any> {
   const inv = await admin('POST', '/invitations', { name, role, ...extra });
@@ -71,7 +68,7 @@ async function newUser(name: string, role: string, tags: string[] = []): Promise
   return { name, password };
 }
 
-async function login(name: string, password: string): Promise<Session & { reply: Reply }> {
+async function login(name: string, password: string): Promise<Session & { reply: ApiResult }> {
   const reply = await http('POST', '/auth/login', { body: { name, password } });
   if (reply.status !== 200) throw new Error(`login ${name}: ${reply.status} ${reply.text}`);
   const cookie = /outpost_session=([^;]*)/.exec(reply.headers.get('set-cookie') ?? '')?.[1] ?? '';
