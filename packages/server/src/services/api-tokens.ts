@@ -9,12 +9,11 @@ import { type Actor, minRole, type Role, roleAtLeast } from '../actor.js';
 import type { Logger } from '../log.js';
 import { hashSecret, newId, newSecret } from '../secrets.js';
 import type { Db } from '../store/db.js';
+import { iso } from './time.js';
 import type { UserService } from './users.js';
 
 /** An API token as the API lists it (the secret itself only in the create answer); its roles are known ones. */
 export type ApiTokenView = Omit<api.ApiToken, 'token'> & { role: Role; effectiveRole: Role };
-
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /**
  * A token made with a scoped token can see no more than its maker: it inherits the

@@ -25,14 +25,13 @@ import type { Db } from '../store/db.js';
 import type { CommandTable } from '../store/schema.js';
 import type { DeviceService } from './devices.js';
 import { OutputBuffer, type StreamEvent } from './output.js';
+import { iso } from './time.js';
 
 export type CommandStatus = api.CommandStatus;
 const FINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'expired']);
 
 /** A command as the API shows it. */
 export type CommandView = api.Command;
-
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 function toView(r: CommandTable): CommandView {
   return {

@@ -5,13 +5,12 @@ import type { Bus } from '../bus.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/db.js';
 import type { DeviceTable } from '../store/schema.js';
+import { iso } from './time.js';
 
 export type DeviceStatusName = api.DeviceStatusName;
 
 /** A device as the API shows it. */
 export type DeviceView = api.Device;
-
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 export function toView(row: DeviceTable): DeviceView {
   return {

@@ -8,13 +8,12 @@ import type { EnrollmentTokenTable } from '../store/schema.js';
 import { checkDevicePublicKey, type DeviceCertIssuer } from '../tls/ca.js';
 import type { AuditService } from './audit.js';
 import type { DeviceService } from './devices.js';
+import { iso } from './time.js';
 
 export type EnrollmentTokenState = api.EnrollmentTokenState;
 
 /** An enrollment token as the API lists it (the secret itself only in the create answer). */
 export type EnrollmentTokenView = Omit<api.EnrollmentToken, 'token'>;
-
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 function stateOf(row: EnrollmentTokenTable, now = Date.now()): EnrollmentTokenState {
   if (row.revoked_at !== null) return 'revoked';

@@ -9,6 +9,7 @@ import { hashSecret, newId, newSecret, secretMatches } from '../secrets.js';
 import type { Db } from '../store/db.js';
 import type { SessionTable, UserTable } from '../store/schema.js';
 import type { RateLimiter } from './rate-limit.js';
+import { iso } from './time.js';
 import type { UserService } from './users.js';
 
 export interface SessionPolicy {
@@ -17,8 +18,6 @@ export interface SessionPolicy {
 }
 
 export type SessionView = api.Session;
-
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 export class SessionService {
   constructor(

@@ -7,6 +7,7 @@ import { hashSecret, newId, newSecret } from '../secrets.js';
 import type { Db } from '../store/db.js';
 import type { InvitationTable, UserTable } from '../store/schema.js';
 import type { RateLimiter } from './rate-limit.js';
+import { iso } from './time.js';
 
 /** A user as the API shows it; the role is a known one. */
 export type UserView = api.User & { role: Role };
@@ -16,8 +17,6 @@ export type InvitationView = Omit<api.Invitation, 'code'> & {
   role: Role;
   state: 'open' | 'used' | 'expired' | 'revoked';
 };
-
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 export function userView(u: UserTable): UserView {
   return {
