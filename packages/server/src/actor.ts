@@ -19,15 +19,6 @@ export interface Actor {
   scopes: string[][];
 }
 
-export const systemActor: Actor = {
-  kind: 'system',
-  id: 'system',
-  userId: null,
-  name: 'system',
-  role: 'admin',
-  scopes: [],
-};
-
 /** The lower of two roles: a token can never do more than its user. */
 export function minRole(a: Role, b: Role): Role {
   return roles.indexOf(a) <= roles.indexOf(b) ? a : b;

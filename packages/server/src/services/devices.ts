@@ -220,11 +220,6 @@ export class DeviceService {
       if (r.last_seen !== null && now - r.last_seen > limit) await this.markOffline(r.id, 'missed heartbeats');
     }
   }
-
-  /** Marks every device offline (server start: presence is re-learned from retained status). */
-  async resetPresence(): Promise<void> {
-    await this.db.updateTable('devices').set({ online: 0, online_since: null }).where('online', '=', 1).execute();
-  }
 }
 
 function factColumns(

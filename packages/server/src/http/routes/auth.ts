@@ -7,6 +7,7 @@ import { api, OutpostError } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Role } from '../../actor.js';
 import type { Services } from '../../services/index.js';
+import { userView } from '../../services/users.js';
 import { clearSessionCookie, setSessionCookie } from '../auth.js';
 
 const {
@@ -55,7 +56,7 @@ export async function authRoutes(app: FastifyInstance, { services }: { services:
         scopes: [],
       };
       setSessionCookie(reply, token, services.sessionPolicy.absoluteSeconds);
-      return { user: (await users.list()).find((u) => u.id === user.id), csrfToken, session };
+      return { user: userView(user), csrfToken, session };
     },
   );
 
