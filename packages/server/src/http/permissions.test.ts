@@ -362,6 +362,14 @@ const routes: Record<string, Row> = {
     call: get((c) => `${V1}/devices/${dev(c)}/presence`),
   },
 
+  // Capability routes (device-action.ts): a command on an online device in scope, answered in the request.
+  [`GET ${V1}/devices/:device/info`]: {
+    access: 'devices:read',
+    scoped: true,
+    ok: 200,
+    call: get((c) => `${V1}/devices/${dev(c)}/info`),
+  },
+
   // Commands: on a device in scope; a command of a device out of scope does not exist for the caller.
   [`POST ${V1}/devices/:device/commands`]: {
     access: 'commands:run',

@@ -3,11 +3,22 @@ import { api } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { CommandView } from '../../services/commands.js';
 import type { Services } from '../../services/index.js';
+import { deviceAction } from './device-action.js';
 
 const { Command, CommandEventsQuery, DeviceRef, errors, IdParam, listOf, SendCommandBody, SendCommandQuery } = api;
 
 export async function commandRoutes(app: FastifyInstance, { services }: { services: Services }): Promise<void> {
   const { commands } = services;
+
+  deviceAction(app, services, {
+    method: 'GET',
+    url: '/devices/:device/info',
+    command: 'system/info',
+    permission: 'devices:read',
+    summary: 'Ask the device for its live facts (hostname, OS, kernel, addresses)',
+    tags: ['devices'],
+    timeoutMs: 10_000,
+  });
 
   app.post<{ Params: api.DeviceRef; Body: api.SendCommandBody; Querystring: api.SendCommandQuery }>(
     '/devices/:device/commands',
