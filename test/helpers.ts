@@ -248,7 +248,9 @@ export async function onlineAgent(
     }
     const d = await ts.device(id);
     return d?.online ? d : null;
-  }, 'agent online');
+  }, 'agent online').catch((err: Error) => {
+    throw new Error(`${err.message}; agent output:\n${agent.output().slice(-4000)}`);
+  });
   return { agent, device };
 }
 

@@ -1,4 +1,9 @@
-/** Prints the plain closing line CI reads: "Tests: N passed, N failed, N skipped". */
+/**
+ * Prints the plain closing line CI reads: "Tests: N passed, N failed, N skipped".
+ * A suite or file that failed outside any test (a throwing `beforeAll`, an import
+ * error) leaves its tests skipped; it counts as one failure, so the line never
+ * reads "0 failed" for a red run.
+ */
 import type { Reporter, TestModule } from 'vitest/node';
 
 export default class SummaryReporter implements Reporter {
@@ -7,13 +12,19 @@ export default class SummaryReporter implements Reporter {
     let failed = 0;
     let skipped = 0;
     for (const m of modules) {
+      let failedHere = 0;
       for (const t of m.children.allTests()) {
         const state = t.result().state;
         if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
+        else if (state === 'failed') failedHere++;
         else skipped++;
       }
-      if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++;
+      for (const s of m.children.allSuites()) {
+        const anyTestFailed = [...s.children.allTests()].some((t) => t.result().state === 'failed');
+        if (s.state() === 'failed' && !anyTestFailed) failedHere++;
+      }
+      if (m.state() === 'failed' && failedHere === 0) failedHere++;
+      failed += failedHere;
     }
     process.stdout.write(`\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }
