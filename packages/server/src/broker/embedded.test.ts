@@ -69,7 +69,6 @@ beforeAll(async () => {
     authority,
     tls: { key: tls.key, cert: tls.cert, clientCa: tls.ca },
     log: createLogger('debug', sink),
-    serverCredential: { username: '$outpost-server', password: 'x'.repeat(43) },
   });
   port = await broker.listen(0, '127.0.0.1');
 });

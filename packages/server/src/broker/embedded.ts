@@ -46,8 +46,8 @@ function authError(message: string, returnCode: 4 | 5): AuthenticateError {
 
 export interface EmbeddedBroker {
   aedes: Aedes;
-  /** Serves one connection (a TLS socket, a WebSocket stream, or the server's in-process link). */
-  handle(conn: Duplex, trusted?: boolean): void;
+  /** Serves one connection (a TLS socket or a WebSocket stream). The server itself attaches in-process (link.ts). */
+  handle(conn: Duplex): void;
   listen(port: number, host: string): Promise<number>;
   listenPlain(port: number, host: string): Promise<number>;
   disconnect(clientId: string): void;
@@ -59,10 +59,8 @@ export async function createEmbeddedBroker(opts: {
   /** `clientCa`: the CA that issues device certificates; when set, the TLS listener asks clients for one. */
   tls: { key: string; cert: string; clientCa?: string };
   log: Logger;
-  serverCredential: { username: string; password: string };
 }): Promise<EmbeddedBroker> {
-  const { authority, log, serverCredential } = opts;
-  const trustedConns = new WeakSet<object>();
+  const { authority, log } = opts;
   const certs = new WeakMap<object, PresentedCert>();
   /**
    * Device clients between their CONNECT and their registration in Aedes, by client
@@ -83,10 +81,6 @@ export async function createEmbeddedBroker(opts: {
     authenticate(client, username, password, done) {
       const pw = password?.toString('utf8') ?? '';
       const conn = client.conn as object;
-      if (trustedConns.has(conn) && username === serverCredential.username && pw === serverCredential.password) {
-        principals.set(client, { kind: 'server' });
-        return done(null, true);
-      }
       const reject = (reason: string, code: 4 | 5 = 5) => {
         log.warn({ clientId: String(client.id).slice(0, 80), reason }, 'mqtt connection refused');
         done(authError(reason, code), false);
@@ -174,10 +168,9 @@ export async function createEmbeddedBroker(opts: {
     log.debug({ err: err.message }, 'mqtt connection error');
   });
 
-  function handle(conn: Duplex, trusted = false): void {
-    if (trusted) trustedConns.add(conn);
+  function handle(conn: Duplex): void {
     const client = aedes.handle(conn) as Client & { _parser?: ParserLike };
-    if (!trusted && client._parser) limitPacketSize(client._parser, MAX_PACKET_BYTES);
+    if (client._parser) limitPacketSize(client._parser, MAX_PACKET_BYTES);
   }
 
   const servers: (TlsServer | NetServer)[] = [];
