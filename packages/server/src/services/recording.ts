@@ -1,0 +1,105 @@
+/**
+ * Terminal recordings in asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/):
+ * a JSON header line, then one `[seconds, "o", text]` line per burst of output and one
+ * `[seconds, "r", "COLSxROWS"]` line per resize. Output is decoded as UTF-8 across chunk
+ * boundaries; bytes that are not UTF-8 become U+FFFD, as in any terminal player.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+
+/** Output is gathered this long into one event, so a flood makes few, large lines. */
+const COALESCE_MS = 20;
+const COALESCE_CHARS = 64 * 1024;
+/** A recording stops growing past this size (a note at the end says so). */
+export const MAX_RECORDING_BYTES = 512 * 1024 * 1024;
+
+export class AsciicastRecorder {
+  readonly #file: WriteStream;
+  readonly #started: number;
+  readonly #decoder = new TextDecoder('utf-8', { fatal: false });
+  #pending = '';
+  #pendingAt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #bytes = 0;
+  #full = false;
+  #closed = false;
+
+  constructor(
+    path: string,
+    header: { cols: number; rows: number; term: string; title: string; command: string[] | null },
+  ) {
+    this.#started = Date.now();
+    this.#file = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+    this.#file.on('error', () => {
+      this.#full = true;
+    });
+    this.#line({
+      version: 2,
+      width: header.cols,
+      height: header.rows,
+      timestamp: Math.floor(this.#started / 1000),
+      title: header.title,
+      env: { TERM: header.term },
+      ...(header.command ? { command: header.command.join(' ') } : {}),
+    });
+  }
+
+  /** Bytes written so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  output(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    const text = this.#decoder.decode(bytes, { stream: true });
+    if (text === '') return;
+    if (this.#pending === '') this.#pendingAt = Date.now();
+    this.#pending += text;
+    if (this.#pending.length >= COALESCE_CHARS) this.#flush();
+    else this.#timer ??= setTimeout(() => this.#flush(), COALESCE_MS);
+  }
+
+  resize(cols: number, rows: number): void {
+    if (this.#closed) return;
+    this.#flush();
+    this.#event(Date.now(), 'r', `${cols}x${rows}`);
+  }
+
+  /** Writes what is pending and closes the file; resolves with its size. */
+  async close(): Promise<number> {
+    if (this.#closed) return this.#bytes;
+    const tail = this.#decoder.decode();
+    if (tail) this.#pending += tail;
+    this.#flush();
+    this.#closed = true;
+    await new Promise<void>((resolve) => this.#file.end(() => resolve()));
+    return this.#bytes;
+  }
+
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending === '') return;
+    const text = this.#pending;
+    this.#pending = '';
+    this.#event(this.#pendingAt, 'o', text);
+  }
+
+  #event(at: number, kind: 'o' | 'r', data: string): void {
+    this.#line([Number(((at - this.#started) / 1000).toFixed(6)), kind, data]);
+  }
+
+  #line(value: unknown): void {
+    if (this.#full) return;
+    const line = `${JSON.stringify(value)}\n`;
+    const size = Buffer.byteLength(line);
+    if (this.#bytes + size > MAX_RECORDING_BYTES) {
+      this.#full = true;
+      const note = `${JSON.stringify([Number(((Date.now() - this.#started) / 1000).toFixed(6)), 'o', '\r\n[outpost: recording size limit reached]\r\n'])}\n`;
+      this.#file.write(note);
+      this.#bytes += Buffer.byteLength(note);
+      return;
+    }
+    this.#file.write(line);
+    this.#bytes += size;
+  }
+}

@@ -1,0 +1,354 @@
+/**
+ * Terminal benchmark (`npm run bench -- --only terminal`), docs/benchmarks.md:
+ * - keystroke echo: one byte into `cat` in a raw-mode PTY on a real agent process, through
+ *   the terminal WebSocket, the server's relay and its embedded broker, until it comes back;
+ *   against a raw MQTT echo of a frame-sized message (QoS 0, as stream frames go) through the
+ *   baseline broker (same Aedes, TLS material and ACL as the embedded one, baseline-broker.ts)
+ *   to an echoing device client. Interleaved, one at a time.
+ * - throughput: `head -c N /dev/urandom` in a raw-mode PTY read through the WebSocket; against
+ *   a raw MQTT device publishing the same bytes in 64 KiB frames (QoS 1, 32 in flight) on its
+ *   `tty/{sid}/out` topic through the same embedded broker, timed to the last PUBACK.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeFrame, FRAME_HEADER_BYTES, MAX_FRAME_DATA, StreamDuplex, topics } from '@outpost/protocol';
+import mqtt, { type MqttClient } from 'mqtt';
+import WebSocket from 'ws';
+import { setNoDelay } from '../device.js';
+import { type Summary, summarize } from '../stats.js';
+import { agentOnline, startBenchServer } from './admin-api.js';
+import { startBaselineBroker } from './baseline-broker.js';
+import type { Resources } from './proc.js';
+import type { Row } from './table.js';
+
+export interface TerminalBenchOptions {
+  iterations: number;
+  warmup: number;
+  /** Bytes each throughput transfer moves, MiB. */
+  mib: number;
+  repetitions: number;
+  resources: Resources;
+  progress: (msg: string) => void;
+}
+
+export interface TerminalBenchResult {
+  /** Keystroke echo through the terminal, ms. */
+  echo: Summary;
+  /** Raw MQTT echo through the baseline broker, ms. */
+  rawEcho: Summary;
+  /** MB/s (10^6 bytes/s) of each terminal transfer and each raw publish of the same bytes. */
+  throughput: number[];
+  raw: number[];
+  mib: number;
+  seconds: number;
+}
+
+export const GOAL_ECHO_RATIO = 1.5;
+export const GOAL_TERMINAL_MB_PER_S = 10;
+
+const MiB = 1024 * 1024;
+const TIMEOUT_MS = 120_000;
+const AGENT_BIN = join(dirname(fileURLToPath(import.meta.resolve('@outpost/agent'))), '..', 'bin', 'outpost-agent.js');
+
+interface Terminal {
+  stream: StreamDuplex;
+  closed: Promise<void>;
+}
+
+/** The terminal WebSocket with the stream end a browser or the CLI runs. */
+function openTerminal(httpPort: number, ca: Buffer, token: string, device: string, argv: string[]): Terminal {
+  const query = new URLSearchParams({ cols: '80', rows: '24', argv: JSON.stringify(argv) });
+  const ws = new WebSocket(`wss://127.0.0.1:${httpPort}/api/v1/devices/${device}/terminal?${query}`, {
+    ca,
+    headers: { authorization: `Bearer ${token}` },
+    perMessageDeflate: false,
+  });
+  const stream = new StreamDuplex({
+    send: (f) => ws.readyState === WebSocket.OPEN && ws.send(f, { binary: true }),
+  });
+  stream.on('error', () => {});
+  ws.on('open', () =>
+    (ws as unknown as { _socket?: { setNoDelay?: (v: boolean) => void } })._socket?.setNoDelay?.(true),
+  );
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) stream.receive(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer));
+  });
+  stream.on('end', () => stream.end());
+  const closed = new Promise<void>((resolve, reject) => {
+    ws.on('close', () => resolve());
+    ws.on('unexpected-response', (_q, res) => reject(new Error(`terminal refused: HTTP ${res.statusCode}`)));
+    ws.on('error', reject);
+  });
+  return { stream, closed };
+}
+
+/** Waits until `pred` holds over what `stream` printed (bytes as latin1 text). */
+function waitFor(stream: StreamDuplex, pred: (text: string) => boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error('terminal output timed out')), TIMEOUT_MS);
+    const on = (c: Buffer) => {
+      text += c.toString('latin1');
+      if (!pred(text)) return;
+      clearTimeout(timer);
+      stream.off('data', on);
+      resolve();
+    };
+    stream.on('data', on);
+  });
+}
+
+async function rawPublish(client: MqttClient, topic: string, frame: Buffer, bytes: number): Promise<void> {
+  const count = Math.ceil(bytes / MAX_FRAME_DATA);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count) {
+      next++;
+      await client.publishAsync(topic, frame, { qos: 1 });
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, lane));
+}
+
+export async function runTerminal(options: TerminalBenchOptions): Promise<TerminalBenchResult> {
+  const { resources, progress } = options;
+  const dir = resources.tempDir('outpost-bench-terminal-');
+  const { server, ca, api } = await startBenchServer(resources, dir, { timeoutMs: 60_000 });
+  const adminToken = readFileSync(server.adminTokenFile, 'utf8').trim();
+  const enrollToken = async () => {
+    const t = await api('POST', '/enrollment-tokens', { name: 'bench-terminal', maxUses: 1, autoAccept: true });
+    if (t.status !== 201) throw new Error(`enrollment token: ${JSON.stringify(t.body)}`);
+    return String(t.body.token);
+  };
+  progress('terminal: enrolling a real agent process');
+  const agentDir = join(dir, 'agent');
+  const agent = resources.spawn(
+    process.execPath,
+    [AGENT_BIN, '--server', `mqtts://127.0.0.1:${server.mqttPort}`, '--ca', server.caFile, '--state-dir', agentDir],
+    { env: { ...process.env, OUTPOST_AGENT_ENROLL_TOKEN: await enrollToken(), OUTPOST_AGENT_LOG_LEVEL: 'warn' } },
+  );
+  const deviceId = await agentOnline(api, resources, agent, agentDir);
+
+  progress('terminal: starting the baseline broker and its echoing device');
+  const tlsDir = join(dir, 'server', 'tls');
+  const baseline = await startBaselineBroker({
+    key: readFileSync(join(tlsDir, 'server.key'), 'utf8'),
+    cert: readFileSync(join(tlsDir, 'server.crt'), 'utf8'),
+    clientCa: ca.toString('utf8'),
+  });
+  resources.defer(() => baseline.close());
+  const connectRaw = async (username: string, password: string, url = baseline.url) => {
+    const c = await mqtt.connectAsync(url, {
+      ca,
+      clientId: username,
+      username,
+      password,
+      clean: true,
+      keepalive: 30,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
+    });
+    resources.defer(() => c.endAsync(true));
+    setNoDelay(c);
+    return c;
+  };
+  const requester = await connectRaw(baseline.requester.username, baseline.requester.password);
+  const echoCreds = baseline.addDevice(`d-bench${randomBytes(6).toString('hex')}`);
+  const echoDevice = await connectRaw(echoCreds.deviceId, echoCreds.secret);
+  await echoDevice.subscribeAsync(topics.agentSubscriptions(echoCreds.deviceId), { qos: 1 });
+  const outTopic = topics.tty(echoCreds.deviceId, 'sbench', 'out');
+  echoDevice.on('message', (_t, payload) => echoDevice.publish(outTopic, payload, { qos: 0 }));
+  await requester.subscribeAsync(outTopic, { qos: 1 });
+  let echoed: (() => void) | null = null;
+  requester.on('message', () => echoed?.());
+  const inTopic = topics.tty(echoCreds.deviceId, 'sbench', 'in');
+  const keystroke = Buffer.from(encodeFrame({ type: 'data', offset: 0, data: Buffer.from('a') }));
+  const rawEcho = () =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('raw echo timed out')), 10_000);
+      echoed = () => {
+        clearTimeout(timer);
+        echoed = null;
+        resolve();
+      };
+      requester.publish(inTopic, keystroke, { qos: 0 });
+    });
+
+  progress('terminal: opening a terminal running cat in raw mode');
+  const term = openTerminal(server.httpPort, ca, adminToken, deviceId, [
+    'sh',
+    '-c',
+    'stty raw -echo; printf R; exec cat',
+  ]);
+  await waitFor(term.stream, (t) => t.includes('R'));
+  let key = 0;
+  const echo = async () => {
+    const ch = String.fromCharCode(97 + (key++ % 26));
+    const back = waitFor(term.stream, (t) => t.includes(ch));
+    term.stream.write(ch);
+    await back;
+  };
+
+  const samples = { echo: [] as number[], rawEcho: [] as number[] };
+  const kinds = [
+    { name: 'echo', run: echo },
+    { name: 'rawEcho', run: rawEcho },
+  ] as const;
+  progress(`terminal: echo warm-up (${options.warmup} of each)`);
+  for (let i = 0; i < options.warmup; i++) for (const k of kinds) await k.run();
+  progress(`terminal: measuring echo (${options.iterations} of each, interleaved)`);
+  const started = Date.now();
+  for (let i = 0; i < options.iterations; i++) {
+    for (let j = 0; j < kinds.length; j++) {
+      const k = kinds[(i + j) % kinds.length]!;
+      const t0 = performance.now();
+      await k.run();
+      samples[k.name].push(performance.now() - t0);
+    }
+  }
+  term.stream.end();
+  term.stream.write('\x04');
+
+  progress('terminal: enrolling a raw MQTT device for the throughput baseline');
+  const rawToken = await enrollToken();
+  const rawCreds = await enrollRaw(`mqtts://127.0.0.1:${server.mqttPort}`, ca, rawToken);
+  const rawDevice = await connectRaw(rawCreds.deviceId, rawCreds.secret, `mqtts://127.0.0.1:${server.mqttPort}`);
+  const rawTopic = topics.tty(rawCreds.deviceId, 'sbenchraw', 'out');
+  const frame = Buffer.alloc(MAX_FRAME_DATA + FRAME_HEADER_BYTES, 7);
+
+  const bytes = options.mib * MiB;
+  const transfer = async (): Promise<number> => {
+    const t = openTerminal(server.httpPort, ca, adminToken, deviceId, [
+      'sh',
+      '-c',
+      `stty raw -echo; printf R; head -c ${bytes} /dev/urandom`,
+    ]);
+    let got = -1;
+    let t0 = 0;
+    const done = new Promise<number>((resolve) => {
+      t.stream.on('data', (c: Buffer) => {
+        if (got < 0) {
+          // The clock starts at the ready mark, after the session's setup.
+          got = c.length - 1;
+          t0 = performance.now();
+        } else got += c.length;
+      });
+      t.stream.on('end', () => resolve(performance.now()));
+    });
+    const t1 = await done;
+    await t.closed;
+    if (got !== bytes) throw new Error(`terminal moved ${got} bytes, expected ${bytes}`);
+    return bytes / 1e6 / ((t1 - t0) / 1000);
+  };
+  const raw = async (): Promise<number> => {
+    const t0 = performance.now();
+    await rawPublish(rawDevice, rawTopic, frame, bytes);
+    return bytes / 1e6 / ((performance.now() - t0) / 1000);
+  };
+  const throughput: number[] = [];
+  const rawRates: number[] = [];
+  progress('terminal: throughput warm-up');
+  await transfer();
+  await raw();
+  progress(`terminal: measuring throughput (${options.repetitions} × ${options.mib} MiB of each, interleaved)`);
+  for (let i = 0; i < options.repetitions; i++) {
+    if (i % 2 === 0) {
+      throughput.push(await transfer());
+      rawRates.push(await raw());
+    } else {
+      rawRates.push(await raw());
+      throughput.push(await transfer());
+    }
+  }
+  if (agent.exitCode !== null) throw new Error(`the agent exited during the run: ${resources.tail(agent)}`);
+  return {
+    echo: summarize(samples.echo),
+    rawEcho: summarize(samples.rawEcho),
+    throughput,
+    raw: rawRates,
+    mib: options.mib,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/** Enrolls a device over MQTT as an agent does; its credentials. */
+async function enrollRaw(mqttUrl: string, ca: Buffer, token: string): Promise<{ deviceId: string; secret: string }> {
+  const nonce = `n${randomBytes(12).toString('hex')}`;
+  const client = await mqtt.connectAsync(mqttUrl, {
+    ca,
+    clientId: `enroll-${nonce}`,
+    username: 'enroll',
+    password: token,
+    reconnectPeriod: 0,
+  });
+  try {
+    const answer = new Promise<{ ok: boolean; deviceId?: string; secret?: string }>((resolve) =>
+      client.on('message', (_t, payload) => resolve(JSON.parse(payload.toString('utf8')))),
+    );
+    await client.subscribeAsync(topics.enrollResponse(nonce), { qos: 1 });
+    const facts = {
+      hostname: 'bench-raw',
+      os: 'bench',
+      kernel: 'bench',
+      arch: 'x64',
+      macs: [],
+      ips: [],
+      agentVersion: '0',
+    };
+    await client.publishAsync(topics.enrollRequest(nonce), JSON.stringify({ nonce, token, facts }), { qos: 1 });
+    const r = await answer;
+    if (!r.ok || !r.deviceId || !r.secret) throw new Error(`raw enrollment refused: ${JSON.stringify(r)}`);
+    return { deviceId: r.deviceId, secret: r.secret };
+  } finally {
+    await client.endAsync(true);
+  }
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+};
+
+export function terminalRows(r: TerminalBenchResult): Row[] {
+  const ms = (v: number) => `${v.toFixed(2)} ms`;
+  const echoRow = (measure: string, k: 'p50' | 'p99', goal: boolean): Row => {
+    const x = r.echo[k] / r.rawEcho[k];
+    return {
+      measure,
+      value: ms(r.echo[k]),
+      baseline: `${ms(r.rawEcho[k])} raw MQTT echo`,
+      ratio: `${x.toFixed(2)}×`,
+      goal: goal ? `≤ ${GOAL_ECHO_RATIO}×` : '',
+      met: goal ? (x <= GOAL_ECHO_RATIO ? 'yes' : 'NO') : '',
+    };
+  };
+  const t = median(r.throughput);
+  const raw = median(r.raw);
+  return [
+    echoRow('terminal keystroke echo p50 (cat in a PTY)', 'p50', true),
+    echoRow('terminal keystroke echo p99', 'p99', false),
+    {
+      measure: `terminal output throughput (${r.mib} MiB)`,
+      value: `${t.toFixed(1)} MB/s`,
+      baseline: `${raw.toFixed(1)} MB/s raw MQTT`,
+      ratio: `${((t / raw) * 100).toFixed(0)} %`,
+      goal: `≥ ${GOAL_TERMINAL_MB_PER_S} MB/s`,
+      met: t >= GOAL_TERMINAL_MB_PER_S ? 'yes' : 'NO',
+    },
+  ];
+}
+
+export function terminalDetails(r: TerminalBenchResult): string[] {
+  const line = (label: string, xs: number[]) => `  ${label.padEnd(44)} ${xs.map((x) => x.toFixed(1)).join(', ')}`;
+  const s = (x: Summary) => `p50 ${x.p50.toFixed(2)}, p99 ${x.p99.toFixed(2)}, mean ${x.mean.toFixed(2)} ms`;
+  return [
+    `terminal (${r.seconds.toFixed(1)} s):`,
+    `  keystroke echo through the terminal          ${s(r.echo)}`,
+    `  raw MQTT echo, baseline broker, QoS 0         ${s(r.rawEcho)}`,
+    line(`terminal output, MB/s (${r.mib} MiB each)`, r.throughput),
+    line('raw MQTT publish, same broker, same bytes', r.raw),
+  ];
+}
