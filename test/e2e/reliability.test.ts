@@ -65,6 +65,23 @@ describe('offline queue', () => {
   });
 });
 
+describe('retention', () => {
+  it('pruning deletes finished commands older than the cut-off and keeps queued ones', async () => {
+    const { agent, device } = await onlineAgent(ts);
+    const done = await sendCommand(ts, device.id, 'system', 'ping', {}, 'wait=true');
+    expect(done.body.status).toBe('succeeded');
+    await agent.stop();
+    await waitUntil(async () => (await ts.device(device.id)).online === false, 'device offline');
+    const queued = await sendCommand(ts, device.id, 'system', 'ping', {}, '');
+    expect(queued.body.status).toBe('queued');
+    const commands = ts.server.services.commands;
+    expect(await commands.prune(Date.now() - 86_400_000)).toBe(0); // nothing that old
+    expect(await commands.prune(Date.now() + 1)).toBeGreaterThanOrEqual(1);
+    expect((await ts.api('GET', `/commands/${done.body.id}`)).status).toBe(404);
+    expect((await commandStatus(queued.body.id)).status).toBe('queued');
+  });
+});
+
 describe('at most once', () => {
   it('a server restart mid-command never runs the command twice', async () => {
     const { agent, device } = await onlineAgent(ts);

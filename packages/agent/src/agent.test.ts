@@ -122,6 +122,10 @@ describe('agent over a real MQTT broker', () => {
     const sample = b.on(topics.telemetry(DEVICE))[0];
     expect(check(Telemetry, sample?.json())).toBe(true);
     expect(sample?.qos).toBe(0);
+    // Each heartbeat carries a metrics sample whose window is the heartbeat (primed when it started).
+    const metrics = (sample?.json() as Telemetry | undefined)?.metrics;
+    expect(metrics?.window).toBeGreaterThanOrEqual(0.9);
+    expect(metrics?.cpu.cores.every((c) => c !== null)).toBe(true);
   });
 
   it('while pending, announces itself, waits, and subscribes once accepted', async () => {

@@ -5,7 +5,7 @@
  * offline status behind. Used by the CLI and in-process by tests and the simulator.
  */
 import { readFileSync } from 'node:fs';
-import { type DeviceStatus, PROTOCOL_VERSION, type Telemetry, topics } from '@outpost/protocol';
+import { type DeviceStatus, PROTOCOL_VERSION, parseTopic, type Telemetry, topics } from '@outpost/protocol';
 import type { BackoffOptions } from './backoff.js';
 import { type Capability, createCapabilities } from './capabilities/index.js';
 import { systemUptime } from './capabilities/system.js';
@@ -16,8 +16,11 @@ import { enroll } from './enroll.js';
 import { collectFacts } from './facts.js';
 import { CommandJournal, type JournalLimits } from './journal.js';
 import { createLogger, type Logger, redactUrl } from './log.js';
+import { LineRing, ringSink } from './log-ring.js';
+import { MetricsSampler } from './metrics/sampler.js';
 import { CommandRouter } from './router.js';
 import { ensureStateDir, type Identity, identityPath, readIdentity, writeIdentity } from './state.js';
+import { AgentStreams } from './streams.js';
 import { AGENT_VERSION } from './version.js';
 
 export interface AgentOptions {
@@ -31,6 +34,17 @@ export interface AgentOptions {
   /** How often a pending device retries its subscription (default 30 s). */
   subscribeRetryMs?: number;
   journalLimits?: JournalLimits;
+  /**
+   * The ring of the agent's own log records (`logs/read` source `agent`): main.ts passes
+   * the one its logger feeds. Default: a new ring, fed by the default logger (a logger
+   * passed without a ring leaves it empty).
+   */
+  agentLog?: LineRing;
+  /**
+   * Takes the metrics sample each heartbeat carries (docs/metrics.md); default: a
+   * MetricsSampler over this machine's /proc and /sys. `null` sends heartbeats without metrics.
+   */
+  metrics?: Pick<MetricsSampler, 'prime' | 'sample'> | null;
 }
 
 export interface AgentHandle {
@@ -120,7 +134,8 @@ async function resolveIdentity(
  * Rejects with ConfigError or EnrollmentRejected for problems a retry cannot fix.
  */
 export async function startAgent(config: AgentConfig, options: AgentOptions = {}): Promise<AgentHandle> {
-  const log = options.log ?? createLogger({ level: config.logLevel });
+  const agentLog = options.agentLog ?? new LineRing(config.agentLogBytes);
+  const log = options.log ?? createLogger({ level: config.logLevel, sink: ringSink(agentLog) });
   ensureStateDir(config.stateDir);
   const ca = config.ca ? readCa(config.ca) : undefined;
   const identity = await resolveIdentity(config, options, log, ca);
@@ -155,13 +170,22 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     retry = undefined;
   };
 
+  const capabilities = options.capabilities ?? createCapabilities();
+  // Stream frames go at QoS 0: the stream layer acknowledges and resends them itself.
+  const streams = new AgentStreams({
+    deviceId,
+    publish: (topic, payload) => void connection.publish(topic, payload, 0),
+    log: dlog,
+    graceMs: config.streamGrace * 1000,
+  });
   const router = new CommandRouter({
     deviceId,
-    capabilities: options.capabilities ?? createCapabilities(),
+    capabilities,
     journal,
     publish: (topic, payload, qos) => void connection.publish(topic, payload, qos),
     log: dlog,
     config,
+    streams,
   });
 
   const online = (since: number): string => {
@@ -176,12 +200,40 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     return JSON.stringify(status);
   };
 
+  const sampler = options.metrics === undefined ? new MetricsSampler() : options.metrics;
+  /** A sample still being taken (a slow statfs): later heartbeats go out without metrics meanwhile. */
+  let sampling = false;
+  let samplingFailed = false;
+  const sendTelemetry = async (current: number): Promise<void> => {
+    let metrics: Telemetry['metrics'];
+    if (sampler && !sampling) {
+      sampling = true;
+      try {
+        metrics = await sampler.sample();
+        samplingFailed = false;
+      } catch (err) {
+        // Logged once per run of failures: a device without /proc must not flood its log.
+        if (!samplingFailed) dlog.warn('metrics sample failed; heartbeats go out without metrics', { err });
+        samplingFailed = true;
+      } finally {
+        sampling = false;
+      }
+    }
+    if (current !== session || stopping) return;
+    const sample: Telemetry = { ts: Date.now(), uptime: systemUptime(), ...(metrics ? { metrics } : {}) };
+    void connection.publish(topics.telemetry(deviceId), JSON.stringify(sample), 0);
+  };
+
   const startHeartbeat = (): void => {
     clearInterval(heartbeat);
-    heartbeat = setInterval(() => {
-      const sample: Telemetry = { ts: Date.now(), uptime: systemUptime() };
-      void connection.publish(topics.telemetry(deviceId), JSON.stringify(sample), 0);
-    }, config.heartbeat * 1000);
+    const current = session;
+    // The first heartbeat's shares and rates cover the whole interval from here.
+    try {
+      sampler?.prime();
+    } catch {
+      // No /proc: the first sample says so.
+    }
+    heartbeat = setInterval(() => void sendTelemetry(current), config.heartbeat * 1000);
   };
 
   /**
@@ -205,6 +257,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     if (granted) {
       dlog.info(first ? 'ready for commands' : 'device accepted; ready for commands');
       connection.openOutbox();
+      streams.linkUp();
       startHeartbeat();
       return;
     }
@@ -237,8 +290,12 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       // The server drops a pending device's link when an operator accepts it: come back at once.
       if (pending) connection.resetBackoff();
       pending = false;
+      streams.linkDown();
     },
-    onMessage: (topic, payload) => router.handle(topic, payload),
+    onMessage: (topic, payload) => {
+      if (parseTopic(topic)?.kind === 'tty') streams.handle(topic, payload);
+      else router.handle(topic, payload);
+    },
     ...(options.backoff ? { backoff: options.backoff } : {}),
   });
 
@@ -250,6 +307,26 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
   });
   if (/^(mqtt|ws):/i.test(server))
     dlog.warn('plain-text connection: the device secret crosses the network unencrypted');
+  // Capabilities with a lifecycle (supervised apps) run whether or not the server is reachable.
+  for (const c of capabilities) {
+    if (!c.start) continue;
+    try {
+      await c.start({ config, log: dlog.child({ capability: c.name }), agentLog });
+    } catch (err) {
+      dlog.error('capability failed to start', { capability: c.name, err });
+    }
+  }
+  const stopCapabilities = async (): Promise<void> => {
+    await Promise.all(
+      capabilities.map(async (c) => {
+        try {
+          await c.stop?.();
+        } catch (err) {
+          dlog.error('capability failed to stop', { capability: c.name, err });
+        }
+      }),
+    );
+  };
   connection.start();
 
   return {
@@ -265,7 +342,8 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
         dlog.info('stopping');
         session++;
         clearTimers();
-        await router.shutdown(SHUTDOWN_GRACE_MS);
+        await Promise.all([router.shutdown(SHUTDOWN_GRACE_MS), stopCapabilities()]);
+        streams.close();
         const offline: DeviceStatus = { online: false, since: Date.now() };
         await connection.stop({ topic: statusTopic, payload: JSON.stringify(offline) });
         dlog.info('stopped');

@@ -127,6 +127,23 @@ describe('config', () => {
     expect(agentConfig({ stateDir: dir }).auth).toBe('secret');
   });
 
+  it('takes the file roots from --file-roots, OUTPOST_AGENT_FILE_ROOTS or fileRoots; default the data folder and /tmp', () => {
+    expect(resolved(['--state-dir', '/srv/outpost']).fileRoots).toEqual(['/srv/outpost/files', '/tmp']);
+    expect(resolved(['--file-roots', '/data,/var/lib/outpost/files']).fileRoots).toEqual([
+      '/data',
+      '/var/lib/outpost/files',
+    ]);
+    expect(resolved([], { OUTPOST_AGENT_FILE_ROOTS: '/x,/y' }).fileRoots).toEqual(['/x', '/y']);
+    // An empty list turns file actions off.
+    expect(resolved(['--file-roots', '']).fileRoots).toEqual([]);
+    expect(resolved(['--config', configFile({ fileRoots: [] })]).fileRoots).toEqual([]);
+    expect(resolved(['--config', configFile({ fileRoots: ['/mnt/usb'] })]).fileRoots).toEqual(['/mnt/usb']);
+    expect(error(['--file-roots', 'relative/dir'])).toMatch(/--file-roots/);
+    expect(error(['--file-roots', '/data/../etc'])).toMatch(/without '\.\.'/);
+    expect(error(['--config', configFile({ fileRoots: ['/a/../b'] })])).toMatch(/fileRoots/);
+    expect(agentConfig({ stateDir: dir }).fileRoots).toEqual([join(dir, 'files'), '/tmp']);
+  });
+
   it('answers --help and --version', () => {
     expect(resolveConfig(['--help'], {}).action).toBe('help');
     expect(resolveConfig(['--version'], {}).action).toBe('version');

@@ -4,14 +4,21 @@
  * at the edge; errors name the flag, variable or key and never echo a secret.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { check, DEFAULT_HEARTBEAT_SECONDS, OutpostError, parse } from '@outpost/protocol';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { DEFAULT_FORWARD_ALLOW, MAX_FORWARD_RULES, parseForwardRules } from './forward-targets.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from './log.js';
+import { DEFAULT_AGENT_LOG_BYTES, DEFAULT_APP_LOG_BYTES } from './log-ring.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/outpost';
 export const DEFAULT_CONFIG_FILE = '/etc/outpost/agent.json';
 export const DEFAULT_EXEC_CONCURRENCY = 8;
+/** Seconds a byte stream waits for a lost link to come back (docs/protocol.md §Byte streams). */
+export const DEFAULT_STREAM_GRACE = 60;
+/** Seconds of silence after which a terminal is closed (docs/terminal.md). */
+export const DEFAULT_TERMINAL_IDLE_TIMEOUT = 3600;
 
 /** How an enrolled device proves who it is: a secret password, or a client certificate (docs/protocol.md §Connecting). */
 export type AgentAuth = 'secret' | 'certificate';
@@ -35,6 +42,26 @@ export interface AgentConfig {
   protocolVersion: 4 | 5;
   /** The credential to ask for at enrollment; an enrolled device keeps the one in its identity. */
   auth: AgentAuth;
+  /** Seconds byte streams (terminals, forwards, transfers) survive a lost link before they are aborted. */
+  streamGrace: number;
+  /** Program a terminal runs (default: the terminal user's login shell, else /bin/sh; docs/terminal.md). */
+  terminalShell?: string;
+  /** User a terminal runs as (default: the agent's own user; switching needs root). */
+  terminalUser?: string;
+  /** Seconds a terminal may see no input or output before it is closed; 0 = never. */
+  terminalIdleTimeout: number;
+  /** Run as `powerCommand reboot|shutdown` by power actions instead of the system's commands (docs/processes-services-power.md). */
+  powerCommand?: string;
+  /** `HOST:PORTS` rules for `forward/open` targets (forward-targets.ts); default localhost only. */
+  forwardAllow: readonly string[];
+  /** Absolute directories file actions may touch (docs/files.md); default `<stateDir>/files` and `/tmp`. */
+  fileRoots: readonly string[];
+  /** Absolute directories `logs/*` may read `file:` sources under (docs/apps-and-logs.md); default /var/log and `<stateDir>/logs`. */
+  logRoots: readonly string[];
+  /** Byte cap of the in-memory ring of the agent's own log records. */
+  agentLogBytes: number;
+  /** Byte cap of each supervised app's output ring. */
+  appLogBytes: number;
 }
 
 /** A configuration problem the user must fix: printed as one line, exit code 2. */
@@ -57,13 +84,28 @@ export const ConfigFile = Type.Object(
     allowInsecure: Type.Optional(Type.Boolean()),
     protocolVersion: Type.Optional(Type.Unsafe<4 | 5>({ type: 'integer', enum: [4, 5] })),
     auth: Type.Optional(Type.Unsafe<AgentAuth>({ type: 'string', enum: [...AGENT_AUTH_MODES] })),
+    streamGrace: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
+    terminalShell: Type.Optional(Type.String({ minLength: 2, maxLength: 4096, pattern: '^/[^\\u0000]*$' })),
+    terminalUser: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z_][a-z0-9_-]*[$]?$' })),
+    terminalIdleTimeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 86400 })),
+    powerCommand: Type.Optional(Type.String({ minLength: 2, maxLength: 4096, pattern: '^/[^\\u0000]*$' })),
+    forwardAllow: Type.Optional(Type.Array(Type.String({ maxLength: 300 }), { maxItems: MAX_FORWARD_RULES })),
+    fileRoots: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 4096, pattern: '^/' }), { maxItems: 64 }),
+    ),
+    logRoots: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 4096, pattern: '^/' }), { maxItems: 64 }),
+    ),
+    agentLogBytes: Type.Optional(Type.Integer({ minimum: 16 * 1024, maximum: 64 * 1024 * 1024 })),
+    appLogBytes: Type.Optional(Type.Integer({ minimum: 16 * 1024, maximum: 16 * 1024 * 1024 })),
   },
   strict,
 );
 export type ConfigFile = Static<typeof ConfigFile>;
 type Key = keyof ConfigFile;
 
-type Kind = 'string' | 'int' | 'bool';
+/** `list`: comma-separated in a flag or variable, a JSON array in the file. */
+type Kind = 'string' | 'int' | 'bool' | 'list';
 interface Field {
   key: Key;
   kind: Kind;
@@ -90,7 +132,98 @@ const fields: Field[] = [
   },
   { key: 'protocolVersion', kind: 'int', env: 'OUTPOST_AGENT_MQTT_VERSION', hint: '4 (MQTT 3.1.1) or 5' },
   { key: 'auth', kind: 'string', flag: 'auth', env: 'OUTPOST_AGENT_AUTH', hint: AGENT_AUTH_MODES.join('|') },
+  { key: 'streamGrace', kind: 'int', env: 'OUTPOST_AGENT_STREAM_GRACE', hint: 'seconds, 1 to 86400' },
+  {
+    key: 'terminalShell',
+    kind: 'string',
+    flag: 'terminal-shell',
+    env: 'OUTPOST_AGENT_TERMINAL_SHELL',
+    hint: 'an absolute path to a program',
+  },
+  {
+    key: 'terminalUser',
+    kind: 'string',
+    flag: 'terminal-user',
+    env: 'OUTPOST_AGENT_TERMINAL_USER',
+    hint: 'a user name',
+  },
+  {
+    key: 'terminalIdleTimeout',
+    kind: 'int',
+    env: 'OUTPOST_AGENT_TERMINAL_IDLE_TIMEOUT',
+    hint: 'seconds, 0 (never) to 604800',
+  },
+  {
+    key: 'powerCommand',
+    kind: 'string',
+    flag: 'power-command',
+    env: 'OUTPOST_AGENT_POWER_COMMAND',
+    hint: 'an absolute path to a program',
+  },
+  {
+    key: 'forwardAllow',
+    kind: 'list',
+    flag: 'forward-allow',
+    env: 'OUTPOST_AGENT_FORWARD_ALLOW',
+    hint: 'comma-separated HOST:PORT rules',
+  },
+  {
+    key: 'fileRoots',
+    kind: 'list',
+    flag: 'file-roots',
+    env: 'OUTPOST_AGENT_FILE_ROOTS',
+    hint: 'comma-separated absolute directories',
+  },
+  {
+    key: 'logRoots',
+    kind: 'list',
+    flag: 'log-roots',
+    env: 'OUTPOST_AGENT_LOG_ROOTS',
+    hint: 'comma-separated absolute directories',
+  },
+  {
+    key: 'agentLogBytes',
+    kind: 'int',
+    env: 'OUTPOST_AGENT_LOG_BYTES',
+    hint: 'bytes, 16384 to 67108864',
+  },
+  {
+    key: 'appLogBytes',
+    kind: 'int',
+    env: 'OUTPOST_AGENT_APP_LOG_BYTES',
+    hint: 'bytes, 16384 to 16777216',
+  },
 ];
+
+/** Where `file:` log sources may be read when `logRoots` is not set: the system's logs and the agent's own. */
+export function defaultLogRoots(stateDir: string): string[] {
+  return ['/var/log', join(stateDir, 'logs')];
+}
+
+/** Where file actions may work when `fileRoots` is not set: the agent's own data folder and /tmp. */
+export function defaultFileRoots(stateDir: string): string[] {
+  return [join(stateDir, 'files'), '/tmp'];
+}
+
+/** File roots must be plain absolute paths: no `..`, no NUL (the files capability resolves symlinks itself). */
+function checkFileRoots(roots: readonly string[], label: string): void {
+  for (const r of roots) {
+    if (!r.startsWith('/') || r.includes('\0') || r.split('/').includes('..')) {
+      throw new ConfigError(
+        `invalid ${label}: ${JSON.stringify(r.slice(0, 200))} is not an absolute path without '..'`,
+      );
+    }
+  }
+}
+
+/** Checks port-forwarding rules where they were read; the message names the source and the rule. */
+function checkForwardAllow(rules: readonly string[], label: string): void {
+  try {
+    parseForwardRules(rules);
+  } catch (err) {
+    throw new ConfigError(`invalid ${label}: ${(err as Error).message}`);
+  }
+}
 
 export const USAGE = `Usage: outpost-agent [options]
 
@@ -110,6 +243,20 @@ Options:
   --heartbeat SECONDS telemetry interval (default ${DEFAULT_HEARTBEAT_SECONDS})
   --log-level LEVEL   ${LOG_LEVELS.join(', ')} (default info)
   --allow-insecure    allow plain-text mqtt:// and ws://
+  --terminal-shell FILE
+                      program remote terminals run (default: the user's login shell)
+  --terminal-user NAME
+                      user remote terminals run as (default: the agent's user; docs/terminal.md)
+  --power-command FILE
+                      program run as \`FILE reboot|shutdown\` by power actions
+                      (default: systemctl, shutdown, reboot/poweroff; see docs/processes-services-power.md)
+  --file-roots DIRS    directories file actions may touch, comma-separated
+                      (default STATE_DIR/files,/tmp; see docs/files.md)
+  --log-roots DIRS    directories whose files \`logs\` may read, comma-separated
+                      (default /var/log,STATE_DIR/logs; see docs/apps-and-logs.md)
+  --forward-allow RULES
+                      port-forwarding targets, comma-separated HOST:PORT rules
+                      (default ${DEFAULT_FORWARD_ALLOW.join(',')}; see docs/forward.md)
   --help              show this help
   --version           print the agent version
 
@@ -140,6 +287,7 @@ function convert(field: Field, raw: string | boolean, label: string): unknown {
   if (typeof raw === 'boolean') return raw;
   let value: unknown = raw;
   if (field.kind === 'int') value = /^\d{1,9}$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+  if (field.kind === 'list') value = raw.trim() === '' ? [] : raw.split(',').map((r) => r.trim());
   if (field.kind === 'bool') {
     const v = raw.trim().toLowerCase();
     value = ['1', 'true', 'yes', 'on'].includes(v) ? true : ['0', 'false', 'no', 'off', ''].includes(v) ? false : raw;
@@ -150,6 +298,9 @@ function convert(field: Field, raw: string | boolean, label: string): unknown {
     const shown = field.key === 'enrollToken' ? '' : ` (got ${JSON.stringify(raw).slice(0, 80)})`;
     throw new ConfigError(`invalid ${label}: expected ${field.hint}${shown}`);
   }
+  if (field.key === 'forwardAllow') checkForwardAllow(value as string[], label);
+  if (field.key === 'fileRoots') checkFileRoots(value as string[], label);
+  if (field.key === 'logRoots') checkFileRoots(value as string[], label);
   return value;
 }
 
@@ -215,6 +366,9 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction
   const filePath = flagPath ?? envPath ?? DEFAULT_CONFIG_FILE;
   const merged: ConfigFile = { ...loadConfigFile(filePath, flagPath !== undefined || envPath !== undefined) };
   const set = merged as Record<Key, unknown>;
+  if (merged.forwardAllow) checkForwardAllow(merged.forwardAllow, `config file ${filePath}: forwardAllow`);
+  if (merged.fileRoots) checkFileRoots(merged.fileRoots, `config file ${filePath}: fileRoots`);
+  if (merged.logRoots) checkFileRoots(merged.logRoots, `config file ${filePath}: logRoots`);
 
   for (const f of fields) {
     const fromEnv = env[f.env];
@@ -233,9 +387,19 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction
     allowInsecure: merged.allowInsecure ?? false,
     protocolVersion: merged.protocolVersion ?? 4,
     auth: merged.auth ?? 'secret',
+    streamGrace: merged.streamGrace ?? DEFAULT_STREAM_GRACE,
+    terminalIdleTimeout: merged.terminalIdleTimeout ?? DEFAULT_TERMINAL_IDLE_TIMEOUT,
+    forwardAllow: Object.freeze([...(merged.forwardAllow ?? DEFAULT_FORWARD_ALLOW)]),
+    fileRoots: Object.freeze([...(merged.fileRoots ?? defaultFileRoots(merged.stateDir ?? DEFAULT_STATE_DIR))]),
+    logRoots: Object.freeze([...(merged.logRoots ?? defaultLogRoots(merged.stateDir ?? DEFAULT_STATE_DIR))]),
+    agentLogBytes: merged.agentLogBytes ?? DEFAULT_AGENT_LOG_BYTES,
+    appLogBytes: merged.appLogBytes ?? DEFAULT_APP_LOG_BYTES,
   };
   if (merged.server !== undefined) config.server = merged.server;
+  if (merged.terminalShell !== undefined) config.terminalShell = merged.terminalShell;
+  if (merged.terminalUser !== undefined) config.terminalUser = merged.terminalUser;
   if (merged.ca !== undefined) config.ca = merged.ca;
+  if (merged.powerCommand !== undefined) config.powerCommand = merged.powerCommand;
   if (merged.enrollToken !== undefined) config.enrollToken = merged.enrollToken;
   if (config.server !== undefined) checkServerUrl(config.server, config.allowInsecure, config.auth);
   return { action: 'run', config: Object.freeze(config) };
@@ -250,8 +414,18 @@ export function agentConfig(partial: Partial<AgentConfig> & { stateDir: string }
     allowInsecure: false,
     protocolVersion: 4,
     auth: 'secret',
+    streamGrace: DEFAULT_STREAM_GRACE,
+    terminalIdleTimeout: DEFAULT_TERMINAL_IDLE_TIMEOUT,
+    forwardAllow: DEFAULT_FORWARD_ALLOW,
+    fileRoots: defaultFileRoots(partial.stateDir),
+    logRoots: defaultLogRoots(partial.stateDir),
+    agentLogBytes: DEFAULT_AGENT_LOG_BYTES,
+    appLogBytes: DEFAULT_APP_LOG_BYTES,
     ...partial,
   };
   if (config.server !== undefined) checkServerUrl(config.server, config.allowInsecure, config.auth);
+  checkForwardAllow(config.forwardAllow, 'forwardAllow');
+  checkFileRoots(config.fileRoots, 'fileRoots');
+  checkFileRoots(config.logRoots, 'logRoots');
   return Object.freeze(config);
 }

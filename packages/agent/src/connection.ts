@@ -38,6 +38,9 @@ export function clientOptions(o: LinkOptions): IClientOptions {
     resubscribe: false,
     queueQoSZero: false,
     rejectUnauthorized: true,
+    // Off: mqtt-packet would otherwise pre-build a 2-byte Buffer for each of the 65,536 packet
+    // ids and lengths, about 7 MB of heap for the process's lifetime (docs/decisions.md).
+    writeCache: false,
   };
   if (o.password !== undefined) options.password = o.password;
   if (o.ca) options.ca = o.ca;
@@ -63,7 +66,8 @@ export function isAuthRefusal(err: unknown): boolean {
 
 interface Outgoing {
   topic: string;
-  payload: string;
+  /** JSON text, or a binary stream frame (docs/protocol.md §Byte streams). */
+  payload: string | Buffer;
   qos: 0 | 1;
   retain: boolean;
   resolve: (sent: boolean) => void;
@@ -116,7 +120,7 @@ export class DeviceConnection {
    * Queues a message for the outbox: sent once connected and the outbox is open,
    * resolving true when delivered (PUBACK for QoS 1). QoS 0 is dropped (false) while it cannot go out.
    */
-  publish(topic: string, payload: string, qos: 0 | 1, retain = false): Promise<boolean> {
+  publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false): Promise<boolean> {
     return new Promise((resolve) => {
       const item: Outgoing = { topic, payload, qos, retain, resolve };
       if (this.stopped) resolve(false);

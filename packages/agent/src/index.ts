@@ -18,4 +18,5 @@ export { CommandJournal, type JournalEntry, type JournalLimits } from './journal
 export { createLogger, type Logger, type LogLevel, silentLogger } from './log.js';
 export { CommandRouter } from './router.js';
 export { type Identity, readIdentity } from './state.js';
+export { AgentStreams, acceptStream, type OpenStreamOptions } from './streams.js';
 export { AGENT_VERSION } from './version.js';

@@ -22,6 +22,11 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** Where lines go; stderr by default. Tests pass a collector. */
   write?: (line: string) => void;
+  /**
+   * Also receives every record written, as written (the agent's log ring, for `logs/read`
+   * source `agent`); it never changes what `write` gets. Children share it.
+   */
+  sink?: (record: { level: LogLevel; ts: number; line: string }) => void;
   fields?: LogFields;
 }
 
@@ -72,6 +77,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       line = JSON.stringify({ level, time: record.time, msg, note: 'unserializable fields' });
     }
     write(`${line}\n`);
+    if (options.sink) {
+      try {
+        options.sink({ level, ts: Date.parse(record.time), line });
+      } catch {
+        // The copy must never break logging itself.
+      }
+    }
   };
   return {
     debug: (msg, fields) => emit('debug', msg, fields),

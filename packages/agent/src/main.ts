@@ -7,6 +7,7 @@ import { type AgentHandle, startAgent } from './agent.js';
 import { ConfigError, resolveConfig, USAGE } from './config.js';
 import { EnrollmentRejected } from './enroll.js';
 import { createLogger } from './log.js';
+import { LineRing, ringSink } from './log-ring.js';
 import { AGENT_VERSION } from './version.js';
 
 /** Hard limit for a stop; past it the process exits anyway. */
@@ -34,7 +35,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return 0;
   }
   const { config } = cli;
-  const log = createLogger({ level: config.logLevel });
+  // Every record also goes to an in-memory ring, for `logs/read` source `agent`; stderr output is unchanged.
+  const agentLog = new LineRing(config.agentLogBytes);
+  const log = createLogger({ level: config.logLevel, sink: ringSink(agentLog) });
 
   process.on('unhandledRejection', (reason) => {
     // Every promise the agent starts is handled; if one slips through, keep serving and say so.
@@ -71,7 +74,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   process.on('SIGINT', onSignal);
 
   try {
-    handle = await startAgent(config, { log, signal: controller.signal });
+    handle = await startAgent(config, { log, agentLog, signal: controller.signal });
   } catch (err) {
     if (stopping) return 0;
     if (err instanceof ConfigError || err instanceof EnrollmentRejected) return fail(err.message);

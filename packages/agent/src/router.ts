@@ -17,16 +17,22 @@ import {
   parse,
   parseJson,
   parseTopic,
+  type StreamDuplex,
   topics,
 } from '@outpost/protocol';
-import type { Capability, CommandContext, OutputStream } from './capabilities/index.js';
+import { createCommandCapability } from './capabilities/command.js';
+import { type Capability, CommandCancelled, type CommandContext, type OutputStream } from './capabilities/index.js';
 import type { AgentConfig } from './config.js';
 import type { CommandJournal } from './journal.js';
 import type { Logger } from './log.js';
+import type { AgentStreams } from './streams.js';
 
 /** Output chunks larger than this are split (before base64). */
 export const MAX_CHUNK_BYTES = 64 * 1024;
 const MAX_MESSAGE_CHARS = 4096;
+/** Ids cancelled before they arrived, refused if they come later: how many, and for how long. */
+const MAX_CANCELLED_AHEAD = 1000;
+const CANCELLED_AHEAD_MS = 3600 * 1000;
 
 /** Sends a payload; QoS 1 messages are queued by the connection while offline. */
 export type Publish = (topic: string, payload: string, qos: 0 | 1) => void;
@@ -38,6 +44,8 @@ export interface RouterOptions {
   publish: Publish;
   log: Logger;
   config: AgentConfig;
+  /** Byte streams for `ctx.openStream` (absent: actions that open one answer E_UNSUPPORTED). */
+  streams?: AgentStreams;
 }
 
 interface Running {
@@ -54,10 +62,35 @@ const failure = (id: string, code: ErrorBody['code'], message: string): CommandR
 export class CommandRouter {
   private readonly capabilities = new Map<string, Capability>();
   private readonly running = new Map<string, Running>();
+  /** Cancelled before they arrived (id → when): answered E_CONFLICT instead of run. */
+  private readonly cancelledAhead = new Map<string, number>();
   private closing = false;
 
   constructor(private readonly options: RouterOptions) {
     for (const c of options.capabilities) this.capabilities.set(c.name, c);
+    // Part of the command protocol, not an optional capability: every agent can cancel.
+    this.capabilities.set('command', createCommandCapability({ cancel: (id) => this.cancel(id) }));
+  }
+
+  /**
+   * Stops a running command: aborts its signal with a CommandCancelled reason and lets
+   * it answer as it ends. An id not seen yet is remembered and refused when it comes
+   * (a cancel may overtake its command); a finished one is left alone (false).
+   */
+  cancel(commandId: string): boolean {
+    const running = this.running.get(commandId);
+    if (running) {
+      if (!running.controller.signal.aborted) running.controller.abort(new CommandCancelled());
+      return true;
+    }
+    if (this.options.journal.lookup(commandId)) return false;
+    const now = Date.now();
+    for (const [id, at] of this.cancelledAhead) {
+      if (now - at < CANCELLED_AHEAD_MS && this.cancelledAhead.size < MAX_CANCELLED_AHEAD) break;
+      this.cancelledAhead.delete(id); // oldest first (insertion order)
+    }
+    this.cancelledAhead.set(commandId, now);
+    return true;
   }
 
   get runningCount(): number {
@@ -158,6 +191,10 @@ export class CommandRouter {
       log.info('command args rejected', { reason: (err as Error).message });
       return this.finish(failure(id, 'E_BAD_ARGS', (err as Error).message));
     }
+    if (this.cancelledAhead.delete(id)) {
+      log.info('command was cancelled before it arrived; not run');
+      return this.finish(failure(id, 'E_CONFLICT', 'command was cancelled before it started'));
+    }
     // Read-only commands may run twice harmlessly: no journal, no disk writes (at-most-once is for side effects).
     const journaled = spec.readOnly !== true;
     try {
@@ -180,7 +217,19 @@ export class CommandRouter {
         this.options.publish(outTopic, JSON.stringify({ id, seq: seq++, stream, data }), 1);
       }
     };
-    const ctx: CommandContext = { commandId: id, emit, signal: controller.signal, log, config };
+    const opened: StreamDuplex[] = [];
+    const openStream = (sid: string, opts?: { window?: number }): StreamDuplex => {
+      const streams = this.options.streams;
+      if (!streams) throw new OutpostError('E_UNSUPPORTED', 'this agent has no byte streams');
+      if (finished) throw new OutpostError('E_CONFLICT', 'the command has ended');
+      const stream = streams.open(sid, opts);
+      opened.push(stream);
+      return stream;
+    };
+    controller.signal.addEventListener('abort', () => {
+      for (const s of opened) if (!s.destroyed) s.abort('E_OFFLINE', 'the agent is stopping');
+    });
+    const ctx: CommandContext = { commandId: id, emit, signal: controller.signal, log, config, openStream };
     const done = (async () => {
       const started = Date.now();
       log.debug('command started');
@@ -202,6 +251,10 @@ export class CommandRouter {
         }
       }
       finished = true;
+      // A stream outlives its command only by mistake: abort it so the peer is not left waiting.
+      for (const s of opened) {
+        if (!s.destroyed && !s.endpoint.closed) s.abort('E_INTERNAL', 'the command ended before its stream');
+      }
       if (Buffer.byteLength(JSON.stringify(response)) > MAX_PAYLOAD_BYTES) {
         log.warn('command result too large to send');
         response = failure(id, 'E_TOO_LARGE', 'command result too large to send');

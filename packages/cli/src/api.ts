@@ -9,6 +9,7 @@ import type {
   Command,
   CreateApiTokenBody,
   CreateEnrollmentTokenBody,
+  CreateScriptBody,
   Device,
   DeviceListQuery,
   DevicePatch,
@@ -16,12 +17,22 @@ import type {
   Health,
   Invitation,
   InviteBody,
+  MetricsHistory,
+  MetricsLatest,
+  MetricsQuery,
+  MetricsSample,
   PasswordChanged,
   PresenceEntry,
+  RunScriptBody,
+  Script,
+  ScriptSummary,
+  ScriptVersion,
+  ScriptVersionSummary,
   SendCommandBody,
   Session,
   TokenLogin,
   TokenLoginBody,
+  UpdateScriptBody,
   User,
   UserPatch,
   WhoAmI,
@@ -52,11 +63,13 @@ export class ApiClient {
   caFile: string | undefined;
   private readonly token: string;
   private readonly dispatcher: Agent;
+  private readonly ca: string | undefined;
 
   /** An empty `token` makes an anonymous client, for the public routes (password login, invitations). */
   constructor(server: string, token: string, ca?: string) {
     this.server = server;
     this.token = token;
+    this.ca = ca;
     this.dispatcher = new Agent({ connect: ca ? { ca } : {}, headersTimeout: 60_000, bodyTimeout: 60_000 });
   }
 
@@ -85,8 +98,18 @@ export class ApiClient {
     await this.dispatcher.destroy();
   }
 
+  /** Where and how to open a WebSocket to an API path (byte streams: stream-socket.ts). */
+  socketOptions(path: string, query: Query = {}): { url: string; headers: Record<string, string>; ca?: string } {
+    const url = this.url(path, query).replace(/^http/, 'ws');
+    return { url, headers: this.headers('application/json'), ...(this.ca ? { ca: this.ca } : {}) };
+  }
+
   /** One JSON call; non-2xx answers become CliErrors carrying the server's code and message. */
-  async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, options: CallOptions = {}): Promise<T> {
+  async call<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    options: CallOptions = {},
+  ): Promise<T> {
     const url = this.url(path, options.query);
     const headers = this.headers('application/json');
     if (options.body !== undefined) headers['content-type'] = 'application/json';
@@ -150,6 +173,44 @@ export class ApiClient {
       body: body as AsyncIterable<Buffer>,
       close: () => body.destroy(),
     };
+  }
+
+  /**
+   * A raw streaming exchange for file contents (`outpost cp`): an octet-stream body
+   * sent with backpressure (PUT), or the answer's headers, streamed body and
+   * trailers (GET). Errors (status ≥ 400) are read whole and thrown as CliErrors.
+   */
+  async transfer(
+    method: 'GET' | 'PUT',
+    path: string,
+    options: { query: Query; headers?: Record<string, string>; body?: NodeJS.ReadableStream; signal?: AbortSignal },
+  ): Promise<Awaited<ReturnType<typeof request>>> {
+    const url = this.url(path, options.query);
+    const headers = {
+      ...this.headers(method === 'GET' ? 'application/octet-stream' : 'application/json'),
+      ...options.headers,
+    };
+    if (options.body) headers['content-type'] = 'application/octet-stream';
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(url, {
+        method,
+        headers,
+        dispatcher: this.dispatcher,
+        // Large files: no overall deadline, only a long idle one.
+        headersTimeout: 600_000,
+        bodyTimeout: 600_000,
+        ...(options.body ? { body: options.body as import('node:stream').Readable } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      throw networkError(err, url);
+    }
+    if (res.statusCode >= 400) {
+      throw apiError(res.statusCode, await res.body.text().catch(() => ''), res.headers['retry-after']);
+    }
+    return res;
   }
 
   health(): Promise<Health> {
@@ -261,6 +322,17 @@ export class ApiClient {
   async presence(ref: string): Promise<PresenceEntry[]> {
     return items(await this.call('GET', `/devices/${enc(ref)}/presence`), 'presence');
   }
+  /** A fresh sample from the (online) device. */
+  liveMetrics(ref: string, signal?: AbortSignal): Promise<MetricsSample> {
+    return this.call('GET', `/devices/${enc(ref)}/metrics/live`, signal ? { signal } : {});
+  }
+  /** The last sample the device sent with its heartbeat. */
+  latestMetrics(ref: string, signal?: AbortSignal): Promise<MetricsLatest> {
+    return this.call('GET', `/devices/${enc(ref)}/metrics/latest`, signal ? { signal } : {});
+  }
+  metricsHistory(ref: string, query: MetricsQuery): Promise<MetricsHistory> {
+    return this.call('GET', `/devices/${enc(ref)}/metrics`, { query: { ...query } });
+  }
 
   sendCommand(ref: string, body: SendCommandBody): Promise<Command> {
     return this.call('POST', `/devices/${enc(ref)}/commands`, { body, query: { wait: false } });
@@ -270,6 +342,32 @@ export class ApiClient {
   }
   async listCommands(ref: string): Promise<Command[]> {
     return items(await this.call('GET', `/devices/${enc(ref)}/commands`), 'commands');
+  }
+
+  async listScripts(): Promise<ScriptSummary[]> {
+    return items(await this.call('GET', '/scripts'), 'scripts');
+  }
+  getScript(name: string): Promise<Script> {
+    return this.call('GET', `/scripts/${enc(name)}`);
+  }
+  getScriptVersion(name: string, version: number): Promise<ScriptVersion> {
+    return this.call('GET', `/scripts/${enc(name)}/versions/${version}`);
+  }
+  async listScriptVersions(name: string): Promise<ScriptVersionSummary[]> {
+    return items(await this.call('GET', `/scripts/${enc(name)}/versions`), 'script versions');
+  }
+  createScript(body: CreateScriptBody): Promise<Script> {
+    return this.call('POST', '/scripts', { body });
+  }
+  updateScript(name: string, body: UpdateScriptBody): Promise<Script> {
+    return this.call('PUT', `/scripts/${enc(name)}`, { body });
+  }
+  deleteScript(name: string): Promise<void> {
+    return this.call('DELETE', `/scripts/${enc(name)}`);
+  }
+  /** Sends the script's `exec/run` command and answers with it at once (follow it like any exec). */
+  runScript(ref: string, name: string, body: RunScriptBody): Promise<Command> {
+    return this.call('POST', `/devices/${enc(ref)}/scripts/${enc(name)}/run`, { body, query: { wait: false } });
   }
 }
 

@@ -34,6 +34,9 @@ export async function enrolledDeviceId(stateDir: string): Promise<string | undef
   }
 }
 
+/** What the demo agent runs to reboot or shut down: nothing (the agent logs the request). */
+export const DEMO_POWER_COMMAND = '/bin/true';
+
 /** The argv after `node`: the agent's bin and its flags (never the token: argv is visible in ps). */
 export function agentArgv(o: DemoAgentOptions): string[] {
   return [o.agentBin, '--server', o.broker, '--ca', o.caFile, '--state-dir', o.stateDir];
@@ -44,6 +47,8 @@ export function agentEnv(o: DemoAgentOptions, base: NodeJS.ProcessEnv = process.
   const env = { ...base };
   delete env.OUTPOST_AGENT_ENROLL_TOKEN;
   if (o.enrollToken) env.OUTPOST_AGENT_ENROLL_TOKEN = o.enrollToken;
+  // The demo device is this computer: `outpost reboot` on it must not reboot it (docs/processes-services-power.md).
+  env.OUTPOST_AGENT_POWER_COMMAND ||= DEMO_POWER_COMMAND;
   return env;
 }
 

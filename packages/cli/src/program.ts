@@ -1,14 +1,24 @@
 /** Builds the `outpost` command tree: global connection flags, then one module per command group. */
 import { Command } from 'commander';
 import { registerApiTokens } from './commands/api-tokens.js';
+import { registerApps } from './commands/apps.js';
 import { registerAudit } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
 import { registerCommands } from './commands/commands.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDevices } from './commands/devices.js';
 import { registerExec } from './commands/exec.js';
+import { registerFiles } from './commands/files.js';
+import { registerForward } from './commands/forward.js';
+import { registerLogs } from './commands/logs.js';
+import { registerPower } from './commands/power.js';
+import { registerProcesses } from './commands/processes.js';
+import { registerScripts } from './commands/scripts.js';
 import { registerServer } from './commands/server.js';
+import { registerServices } from './commands/services.js';
 import { registerSessions } from './commands/sessions.js';
+import { registerStats } from './commands/stats.js';
+import { registerTerminal } from './commands/terminal.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerUsers } from './commands/users.js';
 import type { Context } from './context.js';
@@ -39,6 +49,8 @@ Start here:
   outpost login --server URL --ca FILE --user NAME       with a password
   outpost devices ls
   outpost exec DEVICE -- uname -a
+  outpost stats DEVICE --watch
+  outpost scripts run NAME DEVICE --param k=v
   outpost users invite NAME --role operator
   outpost audit --since 1h
 
@@ -51,6 +63,16 @@ Set OUTPOST_DEBUG=1 to see stack traces.`,
   registerTokens(program, ctx);
   registerDevices(program, ctx);
   registerExec(program, ctx);
+  registerTerminal(program, ctx);
+  registerForward(program, ctx);
+  registerStats(program, ctx);
+  registerScripts(program, ctx);
+  registerFiles(program, ctx);
+  registerProcesses(program, ctx);
+  registerServices(program, ctx);
+  registerPower(program, ctx);
+  registerLogs(program, ctx);
+  registerApps(program, ctx);
   registerCommands(program, ctx);
   registerUsers(program, ctx);
   registerApiTokens(program, ctx);

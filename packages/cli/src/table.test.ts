@@ -52,6 +52,7 @@ const device = (d: Partial<Device>): Device => ({
   lastSeen: null,
   onlineSince: null,
   enrolledAt: '2025-01-01T00:00:00Z',
+  metrics: null,
   ...d,
 });
 

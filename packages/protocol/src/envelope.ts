@@ -4,6 +4,7 @@
  * and events. Correlation lives in the payload so any MQTT 3.1.1 or 5 broker works.
  */
 import { type Static, Type } from '@sinclair/typebox';
+import { Metrics } from './capabilities/metrics.js';
 import { ErrorCodes } from './errors.js';
 import { ID_PATTERN } from './topics.js';
 
@@ -78,12 +79,15 @@ export const DeviceStatus = Type.Object(
 );
 export type DeviceStatus = Static<typeof DeviceStatus>;
 
-/** Periodic heartbeat; later capabilities add metrics under `metrics`. */
+/**
+ * Periodic heartbeat with the device's metrics sample (docs/metrics.md). `metrics` is
+ * absent when the agent could not take a sample in time (the heartbeat still goes out).
+ */
 export const Telemetry = Type.Object(
   {
     ts: Type.Integer({ minimum: 0 }),
     uptime: Type.Number({ minimum: 0 }),
-    metrics: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    metrics: Type.Optional(Metrics),
   },
   strict,
 );

@@ -5,6 +5,9 @@
 import { Kind, type TSchema } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
+import { appsLogsCases } from '../test/apps-logs-cases.js';
+import { deviceControlCases } from '../test/device-control-cases.js';
+import { filesCases } from '../test/files-cases.js';
 import { ExecArgs } from './capabilities/exec.js';
 import { commandSpec, commands } from './commands.js';
 import * as envelope from './envelope.js';
@@ -36,6 +39,76 @@ const errorBody = { code: 'E_TIMEOUT', message: 'timed out', details: { afterMs:
 const secret = `ops_${'A'.repeat(43)}`;
 const publicKey = '-----BEGIN PUBLIC KEY-----\nMIIBIjAN...\n-----END PUBLIC KEY-----\n';
 const certificate = '-----BEGIN CERTIFICATE-----\nMIIC...\n-----END CERTIFICATE-----\n';
+
+/** A metrics sample with every optional field (docs/metrics.md). */
+const metricsSample = {
+  ts: 1_700_000_000_000,
+  window: 15.01,
+  uptime: 86_400.5,
+  cpu: { usage: 37.5, user: 30, system: 5.5, iowait: 2, steal: 0, cores: [50, 25, null, 0] },
+  load: { avg1: 0.42, avg5: 0.3, avg15: 0.2 },
+  memory: {
+    total: 4_000_000_000,
+    available: 3_000_000_000,
+    used: 1_000_000_000,
+    free: 2_500_000_000,
+    buffers: 100_000_000,
+    cached: 400_000_000,
+    usedPercent: 25,
+  },
+  swap: { total: 0, used: 0, free: 0, usedPercent: 0 },
+  disks: [
+    {
+      mount: '/',
+      device: '/dev/mmcblk0p2',
+      fsType: 'ext4',
+      total: 32_000_000_000,
+      used: 8_000_000_000,
+      available: 22_000_000_000,
+      usedPercent: 26.67,
+      inodesTotal: 1_900_000,
+      inodesUsedPercent: 7.5,
+    },
+  ],
+  disksReason: 'disk usage needs Node.js 18.15 or later',
+  diskIo: [
+    {
+      device: 'mmcblk0',
+      readBytes: 1024,
+      writeBytes: 2048,
+      reads: 2,
+      writes: 4,
+      readBytesPerSec: 0,
+      writeBytesPerSec: 136.5,
+      readsPerSec: 0,
+      writesPerSec: null,
+      busyPercent: null,
+    },
+  ],
+  network: [
+    {
+      interface: 'wlan0',
+      rxBytes: 10,
+      txBytes: 20,
+      rxPackets: 1,
+      txPackets: 2,
+      rxErrors: 0,
+      txErrors: 0,
+      rxDropped: 0,
+      txDropped: 0,
+      rxBytesPerSec: 1.5,
+      txBytesPerSec: null,
+    },
+  ],
+  temperature: { celsius: 48.3, zones: [{ zone: 'thermal_zone0', type: 'cpu-thermal', celsius: 48.3 }] },
+  temperatureReason: 'x',
+  processes: { total: 120, running: 2, blocked: 0, threads: 250 },
+};
+/** The sample without its optional fields, and with no temperature: what this test machine sends. */
+function metricsWithout(): Obj {
+  const { disksReason: _d, temperatureReason: _t, ...rest } = metricsSample;
+  return { ...rest, temperature: null, temperatureReason: 'no thermal zones in /sys/class/thermal' };
+}
 
 const envelopeCases: Record<string, SchemaCase> = {
   CommandRequest: {
@@ -130,11 +203,26 @@ const envelopeCases: Record<string, SchemaCase> = {
   },
   Telemetry: {
     schema: envelope.Telemetry,
-    full: [{ ts: 1, uptime: 12.5, metrics: { cpu: 0.25, mem: { used: 1, total: 2 } } }],
-    valid: [{ ts: 0, uptime: 0 }],
+    full: [{ ts: 1, uptime: 12.5, metrics: metricsSample }],
+    valid: [
+      { ts: 0, uptime: 0 },
+      { ts: 0, uptime: 0, metrics: metricsWithout() },
+    ],
     invalid: [
       ['negative uptime', { ts: 0, uptime: -1 }, '/uptime'],
       ['metrics not an object', { ts: 0, uptime: 0, metrics: [1] }, '/metrics'],
+      // Free-form metrics are gone: a sample is the strict Metrics schema (docs/metrics.md).
+      ['metrics of the old free form', { ts: 0, uptime: 0, metrics: { cpu: 0.25 } }, '/metrics'],
+      [
+        'cpu over 100 %',
+        { ts: 0, uptime: 0, metrics: { ...metricsSample, cpu: { ...metricsSample.cpu, usage: 101 } } },
+        '/metrics/cpu/usage',
+      ],
+      [
+        'unknown field in a disk',
+        { ts: 0, uptime: 0, metrics: { ...metricsSample, disks: [{ ...metricsSample.disks[0], x: 1 }] } },
+        "unknown field 'x'",
+      ],
     ],
   },
   DeviceEvent: {
@@ -207,17 +295,33 @@ const systemInfo = {
 };
 
 const commandCases: Record<string, { args: SchemaCase; result: SchemaCase }> = {
+  // processes/*, services/*, power/*: packages/protocol/test/device-control-cases.ts.
+  ...deviceControlCases,
+  // logs/*, apps/*, command/cancel: packages/protocol/test/apps-logs-cases.ts.
+  ...appsLogsCases,
+  // files/*: packages/protocol/test/files-cases.ts.
+  ...filesCases,
   'exec/run': {
     args: {
       schema: commands['exec/run'].args,
       full: [
         { argv: ['ls', '-l', '/'], ...execCommon, maxOutputBytes: 0 },
         { script: 'echo hi | wc -c', shell: true, ...execCommon, maxOutputBytes: 1024 },
+        {
+          script: 'import sys\nprint(sys.argv)',
+          interpreter: 'python3',
+          args: ['a', ''],
+          ...execCommon,
+          maxOutputBytes: 1,
+        },
       ],
       valid: [
         { argv: ['true'] },
         { argv: [''] },
         { script: 'x', shell: true },
+        { script: 'x', interpreter: 'sh' },
+        { script: 'x', interpreter: 'bash', args: [] },
+        { script: 'x', interpreter: 'node', args: Array(1024).fill('a') },
         { argv: ['x'], timeoutMs: 1 },
         { argv: ['x'], timeoutMs: 24 * 3600 * 1000 },
         { argv: ['x'], env: {} },
@@ -236,6 +340,13 @@ const commandCases: Record<string, { args: SchemaCase; result: SchemaCase }> = {
         ['argv with shell', { argv: ['ls'], shell: true }, ''],
         ['both argv and script', { argv: ['ls'], script: 'ls', shell: true }, ''],
         ['empty script', { script: '', shell: true }, ''],
+        ['unknown interpreter', { script: 'x', interpreter: 'perl' }, ''],
+        ['interpreter with shell', { script: 'x', interpreter: 'sh', shell: true }, ''],
+        ['interpreter with argv', { argv: ['x'], interpreter: 'sh' }, ''],
+        ['args without interpreter', { script: 'x', shell: true, args: ['a'] }, ''],
+        ['args with argv', { argv: ['x'], args: ['a'] }, ''],
+        ['1025 script args', { script: 'x', interpreter: 'sh', args: Array(1025).fill('a') }, ''],
+        ['script over 256 Ki characters', { script: 'x'.repeat(256 * 1024 + 1), interpreter: 'sh' }, ''],
         ['env key with =', { argv: ['x'], env: { 'A=B': 'x' } }, "unknown field 'A=B'"],
         ['env key with leading digit', { argv: ['x'], env: { '1X': 'x' } }, "unknown field '1X'"],
         ['env key with dash', { argv: ['x'], env: { 'A-B': 'x' } }, "unknown field 'A-B'"],
@@ -282,6 +393,82 @@ const commandCases: Record<string, { args: SchemaCase; result: SchemaCase }> = {
       ],
     },
   },
+  'forward/open': {
+    args: {
+      schema: commands['forward/open'].args,
+      full: [{ sid: 's-fwd1', host: 'localhost', port: 8080 }],
+      valid: [
+        { sid: 's1', host: '127.0.0.1', port: 1 },
+        { sid: 's1', host: '::1', port: 65535 },
+        { sid: 's1', host: 'fd00::10', port: 22 },
+        { sid: 's1', host: 'db_1.lan', port: 5432 },
+      ],
+      invalid: [
+        ['port 0', { sid: 's1', host: 'localhost', port: 0 }, '/port'],
+        ['port 65536', { sid: 's1', host: 'localhost', port: 65536 }, '/port'],
+        ['bracketed IPv6', { sid: 's1', host: '[::1]', port: 22 }, '/host'],
+        ['empty host', { sid: 's1', host: '', port: 22 }, '/host'],
+        ['host with a slash', { sid: 's1', host: 'a/b', port: 22 }, '/host'],
+        ['host with a space', { sid: 's1', host: 'a b', port: 22 }, '/host'],
+        ['host with a port', { sid: 's1', host: 'localhost:22', port: 22 }, '/host'],
+        ['sid with a slash', { sid: 's/1', host: 'localhost', port: 22 }, '/sid'],
+        ['sid wildcard', { sid: '+', host: 'localhost', port: 22 }, '/sid'],
+      ],
+    },
+    result: {
+      schema: commands['forward/open'].result,
+      full: [{ reason: 'closed', address: '127.0.0.1', bytesToTarget: 10, bytesFromTarget: 20_000_000, durationMs: 5 }],
+      valid: ['target-error', 'client-closed', 'link-lost', 'stopped'].map((reason) => ({
+        reason,
+        address: '::1',
+        bytesToTarget: 0,
+        bytesFromTarget: 0,
+        durationMs: 0,
+      })),
+      invalid: [
+        [
+          'negative bytes',
+          { reason: 'closed', address: '::1', bytesToTarget: -1, bytesFromTarget: 0, durationMs: 0 },
+          '/bytesToTarget',
+        ],
+        [
+          'unknown reason',
+          { reason: 'idle', address: '::1', bytesToTarget: 0, bytesFromTarget: 0, durationMs: 0 },
+          '/reason',
+        ],
+      ],
+    },
+  },
+  'metrics/sample': {
+    args: {
+      schema: commands['metrics/sample'].args,
+      full: [{}],
+      invalid: [['any field', { series: 'cpu' }, "unknown field 'series'"]],
+    },
+    result: {
+      schema: commands['metrics/sample'].result,
+      full: [metricsSample],
+      valid: [metricsWithout(), { ...metricsSample, disks: [], diskIo: [], network: [] }],
+      invalid: [
+        ['zero window', { ...metricsSample, window: 0 }, '/window'],
+        ['negative load', { ...metricsSample, load: { avg1: -1, avg5: 0, avg15: 0 } }, '/load/avg1'],
+        ['memory as a float', { ...metricsSample, memory: { ...metricsSample.memory, total: 1.5 } }, '/memory/total'],
+        ['core share over 100', { ...metricsSample, cpu: { ...metricsSample.cpu, cores: [101] } }, '/cpu/cores/0'],
+        [
+          'interface name with a slash',
+          { ...metricsSample, network: [{ ...metricsSample.network[0], interface: 'a/b' }] },
+          '/network/0/interface',
+        ],
+        [
+          'disk name with a colon (series names use colons)',
+          { ...metricsSample, diskIo: [{ ...metricsSample.diskIo[0], device: 'a:b' }] },
+          '/diskIo/0/device',
+        ],
+        ['temperature without zones', { ...metricsSample, temperature: { celsius: 40, zones: [] } }, ''],
+        ['65 disks', { ...metricsSample, disks: Array(65).fill(metricsSample.disks[0]) }, '/disks'],
+      ],
+    },
+  },
   'system/info': {
     args: {
       schema: commands['system/info'].args,
@@ -319,6 +506,48 @@ const commandCases: Record<string, { args: SchemaCase; result: SchemaCase }> = {
       invalid: [
         ['pong false', { pong: false, time: 1 }, '/pong'],
         ['negative time', { pong: true, time: -1 }, '/time'],
+      ],
+    },
+  },
+  'terminal/open': {
+    args: {
+      schema: commands['terminal/open'].args,
+      full: [{ sid: 's-term1', cols: 80, rows: 24, term: 'xterm-256color', command: ['top', '-b'] }],
+      valid: [
+        { sid: 's1', cols: 1, rows: 1 },
+        { sid: 's1', cols: 1000, rows: 1000, term: 'vt100' },
+        { sid: 's1', cols: 80, rows: 24, command: ['sh', '-c', 'echo "$HOME"; exit 3'] },
+      ],
+      invalid: [
+        ['no sid', { cols: 80, rows: 24 }, "missing field 'sid'"],
+        ['sid wildcard', { sid: '#', cols: 80, rows: 24 }, '/sid'],
+        ['zero columns', { sid: 's1', cols: 0, rows: 24 }, '/cols'],
+        ['too many rows', { sid: 's1', cols: 80, rows: 1001 }, '/rows'],
+        ['term with a space', { sid: 's1', cols: 80, rows: 24, term: 'xterm 256' }, '/term'],
+        ['term with a slash', { sid: 's1', cols: 80, rows: 24, term: '../x' }, '/term'],
+        ['empty command', { sid: 's1', cols: 80, rows: 24, command: [] }, '/command'],
+        ['empty program', { sid: 's1', cols: 80, rows: 24, command: [''] }, '/command/0'],
+        ['command as a string', { sid: 's1', cols: 80, rows: 24, command: 'ls -l' }, '/command'],
+        ['unknown field', { sid: 's1', cols: 80, rows: 24, env: {} }, "unknown field 'env'"],
+      ],
+    },
+    result: {
+      schema: commands['terminal/open'].result,
+      // A string signal and a null exit code: the generic wrong-type checks then cover both unions.
+      full: [{ exitCode: null, signal: 'SIGHUP', reason: 'closed', durationMs: 5 }],
+      valid: [
+        { exitCode: 0, signal: null, reason: 'exit', durationMs: 1200 },
+        ...['idle', 'link-lost', 'stopped'].map((reason) => ({
+          exitCode: null,
+          signal: 'SIGHUP',
+          reason,
+          durationMs: 0,
+        })),
+      ],
+      invalid: [
+        ['exit code above 255', { exitCode: 256, signal: null, reason: 'exit', durationMs: 1 }, '/exitCode'],
+        ['unknown reason', { exitCode: 0, signal: null, reason: 'crashed', durationMs: 1 }, '/reason'],
+        ['negative duration', { exitCode: 0, signal: null, reason: 'exit', durationMs: -1 }, '/durationMs'],
       ],
     },
   },

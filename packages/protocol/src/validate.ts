@@ -4,7 +4,18 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { OutpostError } from './errors.js';
 
 // Ajv's ESM typing exports the class as a named export in v8.
-const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, useDefaults: false });
+// validateSchema off: the schemas given here are TypeBox constants written in code, and
+// validate.test.ts checks every one the protocol exports against the JSON Schema meta-schema;
+// checking again at run time would compile the meta-schema's own validator in every agent and
+// server process (about 0.5 MB of heap; docs/decisions.md, "The agent's footprint").
+// Validators are compiled on first use of a schema and cached.
+const ajv = new Ajv({
+  allErrors: false,
+  strict: false,
+  coerceTypes: false,
+  useDefaults: false,
+  validateSchema: false,
+});
 const cache = new WeakMap<TSchema, ValidateFunction>();
 
 function compiled(schema: TSchema): ValidateFunction {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { OutpostError, parse } from '@outpost/protocol';
 import { type Static, Type } from '@sinclair/typebox';
+import { DEFAULT_METRICS_RETENTION, MetricsRetentionSchema, resolveRetention } from './metrics-retention.js';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
@@ -36,6 +37,8 @@ export const ServerConfigSchema = Type.Object(
     }),
     /** Seconds a command may wait for an offline device before it expires. */
     commandTtl: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }),
+    /** Days a finished command (args, result, error) is kept; older ones are deleted hourly. */
+    commandRetentionDays: Type.Integer({ minimum: 1, maximum: 3650 }),
     /** A device is marked offline after this many missed heartbeats. */
     missedHeartbeats: Type.Integer({ minimum: 2, maximum: 100 }),
     /** A browser session ends after this many idle seconds... */
@@ -44,6 +47,12 @@ export const ServerConfigSchema = Type.Object(
     sessionMax: Type.Integer({ minimum: 300, maximum: 90 * 86400 }),
     tlsCert: Type.Union([Type.String(), Type.Null()]),
     tlsKey: Type.Union([Type.String(), Type.Null()]),
+    /** Seconds byte streams (terminals, forwards, transfers) wait for a device that went offline. */
+    streamGrace: Type.Integer({ minimum: 1, maximum: 86400 }),
+    /** Record terminal sessions as asciicast files in `<dataDir>/recordings` (docs/terminal.md). */
+    terminalRecording: Type.Boolean(),
+    /** How long metrics are kept per tier, in seconds (docs/metrics.md §Retention). */
+    metricsRetention: MetricsRetentionSchema,
   },
   { additionalProperties: false },
 );
@@ -64,11 +73,15 @@ export const defaultConfig: ServerConfig = {
   brokerCa: null,
   logLevel: 'info',
   commandTtl: 3600,
+  commandRetentionDays: 30,
   missedHeartbeats: 3,
   sessionIdle: 30 * 60,
   sessionMax: 12 * 3600,
   tlsCert: null,
   tlsKey: null,
+  streamGrace: 60,
+  terminalRecording: true,
+  metricsRetention: DEFAULT_METRICS_RETENTION,
 };
 
 /** Options a caller (the CLI) passes; undefined means "not given". */
@@ -94,19 +107,25 @@ const envKeys: Record<string, keyof ServerConfig> = {
   OUTPOST_BROKER_CA: 'brokerCa',
   OUTPOST_LOG_LEVEL: 'logLevel',
   OUTPOST_COMMAND_TTL: 'commandTtl',
+  OUTPOST_COMMAND_RETENTION_DAYS: 'commandRetentionDays',
   OUTPOST_MISSED_HEARTBEATS: 'missedHeartbeats',
   OUTPOST_SESSION_IDLE: 'sessionIdle',
   OUTPOST_SESSION_MAX: 'sessionMax',
   OUTPOST_TLS_CERT: 'tlsCert',
   OUTPOST_TLS_KEY: 'tlsKey',
+  OUTPOST_STREAM_GRACE: 'streamGrace',
+  OUTPOST_TERMINAL_RECORDING: 'terminalRecording',
 };
 const numericKeys = new Set<keyof ServerConfig>([
   'httpPort',
   'mqttPort',
   'insecurePlainMqtt',
   'commandTtl',
+  'commandRetentionDays',
   'missedHeartbeats',
+  'streamGrace',
 ]);
+const booleanKeys = new Set<keyof ServerConfig>(['terminalRecording']);
 
 function fromEnv(env: NodeJS.ProcessEnv): Raw {
   const out: Raw = {};
@@ -118,7 +137,11 @@ function fromEnv(env: NodeJS.ProcessEnv): Raw {
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean);
-    else if (numericKeys.has(key)) {
+    else if (booleanKeys.has(key)) {
+      if (!/^(true|false|1|0)$/.test(value))
+        throw new OutpostError('E_BAD_ARGS', `invalid ${name}: expected true or false`);
+      out[key] = value === 'true' || value === '1';
+    } else if (numericKeys.has(key)) {
       if (!/^\d+$/.test(value)) throw new OutpostError('E_BAD_ARGS', `invalid ${name}: expected a whole number`);
       out[key] = Number(value);
     } else out[key] = value;
@@ -154,6 +177,12 @@ export function loadConfig(options: ServerOptions = {}): ServerConfig {
   const file = configFile ?? env.OUTPOST_SERVER_CONFIG;
   const fileRaw = file ? fromFile(resolve(file), true) : {};
   const merged = { ...defaultConfig, ...fileRaw, ...envRaw, ...defined(flags as Raw) };
+  // Per tier, not per object: a file setting only `raw` keeps the default minute and hour.
+  merged.metricsRetention = resolveRetention([
+    fileRaw.metricsRetention,
+    env.OUTPOST_METRICS_RETENTION || undefined,
+    (flags as Raw).metricsRetention,
+  ]);
   const config = parse(ServerConfigSchema, merged, 'configuration');
   if ((config.tlsCert === null) !== (config.tlsKey === null)) {
     throw new OutpostError('E_BAD_ARGS', 'invalid configuration: tlsCert and tlsKey must be given together');

@@ -2,7 +2,6 @@
  * `outpost server`: wires config, store, TLS, broker, services and HTTP together,
  * and takes them down again in reverse order.
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
@@ -21,10 +20,15 @@ import { AuditService } from './services/audit.js';
 import { CommandService } from './services/commands.js';
 import { DeviceService } from './services/devices.js';
 import { EnrollmentService } from './services/enrollment.js';
+import { ForwardService } from './services/forwards.js';
 import type { Services } from './services/index.js';
 import { startIngest } from './services/ingest.js';
+import { MetricsService } from './services/metrics.js';
 import { RateLimiter } from './services/rate-limit.js';
+import { ScriptService } from './services/scripts.js';
 import { SessionService } from './services/sessions.js';
+import { StreamService } from './services/streams.js';
+import { TerminalService } from './services/terminal.js';
 import { UserService } from './services/users.js';
 import { openDatabase } from './store/db.js';
 import { deviceCertIssuer, ensureTls } from './tls/ca.js';
@@ -84,7 +88,6 @@ export async function startServer(
   const enrollment = new EnrollmentService(db, devices, audit, log, deviceCertIssuer(tls));
   await tokens.bootstrapAdmin(adminTokenFile);
 
-  const serverCredential = { username: '$outpost-server', password: randomBytes(32).toString('base64url') };
   let broker: EmbeddedBroker | null = null;
   let link: BrokerLink;
   let mqttPort = 0;
@@ -95,7 +98,6 @@ export async function startServer(
       // One certificate for every listener: bring-your-own applies to MQTT over TLS too.
       // Client certificates are verified against the Outpost CA whichever certificate the server shows.
       tls: { ...httpsMaterial, clientCa: tls.ca },
-      serverCredential,
       authority: {
         // Read on every CONNECT: a revoked or deleted device is refused at once (broker/device-auth.ts).
         authenticateDevice: async (deviceId, secret, cert) =>
@@ -114,7 +116,7 @@ export async function startServer(
         'plain-text MQTT listener is ON (--insecure-plain-mqtt): credentials cross the network unencrypted',
       );
     }
-    link = await linkEmbedded(broker, serverCredential, log);
+    link = await linkEmbedded(broker, log);
   } else {
     link = await linkExternal(
       config.broker,
@@ -128,6 +130,11 @@ export async function startServer(
   }
 
   const commands = new CommandService(db, devices, link, bus, log, config.commandTtl);
+  const metrics = new MetricsService(db, devices, log, config.metricsRetention);
+  const streams = new StreamService(link, commands, devices, bus, log, {
+    graceMs: config.streamGrace * 1000,
+    exclusive: config.broker === 'embedded',
+  });
   const services: Services = {
     tokens,
     users,
@@ -137,6 +144,14 @@ export async function startServer(
     devices,
     enrollment,
     commands,
+    metrics,
+    streams,
+    terminal: new TerminalService(db, streams, devices, audit, log, {
+      dataDir: config.dataDir,
+      recording: config.terminalRecording,
+    }),
+    forwards: new ForwardService(streams, audit, log),
+    scripts: new ScriptService(db, log),
     endpoints: { mqttUrl: '', wsUrl: null },
   };
   bus.on('device.disconnect', (id) => link.disconnectDevice(id));
@@ -157,9 +172,12 @@ export async function startServer(
     link,
     devices,
     commands,
+    streams,
     enrollment,
+    metrics,
     log,
   });
+  metrics.start();
 
   const app = await buildApp({
     services,
@@ -202,6 +220,12 @@ export async function startServer(
       for (const l of Object.values(limiters)) l.sweep();
     }, 1000),
   ];
+  const pruneCommands = () =>
+    commands
+      .prune(Date.now() - config.commandRetentionDays * 86_400_000)
+      .catch((err: unknown) => log.error({ err }, 'command pruning failed'));
+  timers.push(setInterval(pruneCommands, 3_600_000));
+  void pruneCommands();
   for (const t of timers) t.unref();
 
   const publicHost = config.hostname[0] ?? 'localhost';
@@ -221,6 +245,8 @@ export async function startServer(
     log,
     close: async () => {
       for (const t of timers) clearInterval(t);
+      await metrics.stop();
+      streams.close();
       if (plainHttp) {
         const h = plainHttp;
         h.closeAllConnections();

@@ -1,4 +1,13 @@
-import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { check, commands, type ExecResult, OutpostError, parse } from '@outpost/protocol';
@@ -218,5 +227,93 @@ describe('exec/run', () => {
     expect(Buffer.byteLength(JSON.stringify(fitted))).toBeLessThanOrEqual(1024 * 1024 - 4096);
     expect(fitted.truncated).toBe(true);
     expect(fitted.stdout.length + fitted.stderr.length).toBeGreaterThan(100_000);
+  });
+});
+
+describe('exec/run with an interpreter', () => {
+  /** A state dir of its own, so the files the capability writes there can be listed. */
+  function scriptHarness(): Harness & { stateDir: string } {
+    const stateDir = mkdtempSync(join(dir, 'state-'));
+    const h = harness();
+    return { ...h, ctx: { ...h.ctx, config: agentConfig({ stateDir }) }, stateDir };
+  }
+  const scripts = (stateDir: string) => readdirSync(join(stateDir, 'exec-scripts'));
+
+  it('accepts only the four interpreters, and never together with shell or argv', () => {
+    expect(() => parse(spec.args, { script: 'x', interpreter: 'perl' }, 'args')).toThrow();
+    expect(() => parse(spec.args, { script: 'x', interpreter: 'sh', shell: true }, 'args')).toThrow();
+    expect(() => parse(spec.args, { argv: ['x'], interpreter: 'sh' }, 'args')).toThrow();
+    expect(() => parse(spec.args, { script: 'x', shell: true, args: ['a'] }, 'args')).toThrow();
+    for (const interpreter of ['sh', 'bash', 'python3', 'node']) {
+      expect(parse(spec.args, { script: 'x', interpreter, args: ['a'] }, 'args')).toMatchObject({ interpreter });
+    }
+  });
+
+  it('runs sh, bash, python3 and node scripts with args passed literally, from a private file removed after', async () => {
+    const marker = join(dir, 'interp-injected');
+    const hostile = [`$(touch ${marker})`, `a b; touch ${marker}`, '*'];
+    const cases = {
+      sh: 'for a in "$@"; do printf "%s\\n" "$a"; done',
+      bash: 'shopt -s extglob; printf "%s\\n" "$@"',
+      python3: 'import sys\nfor a in sys.argv[1:]: print(a)',
+      node: 'for (const a of process.argv.slice(2)) console.log(a)',
+    } as const;
+    for (const [interpreter, script] of Object.entries(cases)) {
+      const h = scriptHarness();
+      const r = await run({ script, interpreter, args: hostile }, h);
+      expect(r, interpreter).toMatchObject({ exitCode: 0, stdout: `${hostile.join('\n')}\n`, stderr: '' });
+      expect(scripts(h.stateDir), `${interpreter} script file removed`).toEqual([]);
+      expect(statSync(join(h.stateDir, 'exec-scripts')).mode & 0o777).toBe(0o700);
+    }
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('leaves stdin to the script and shows it its own file', async () => {
+    const h = scriptHarness();
+    const r = await run(
+      {
+        script: 'import os, sys\nprint(sys.stdin.read().upper())\nprint(oct(os.stat(sys.argv[0]).st_mode & 0o777))',
+        interpreter: 'python3',
+        stdin: 'from stdin',
+      },
+      h,
+    );
+    expect(r.stdout).toBe('FROM STDIN\n0o600\n');
+  });
+
+  it('answers E_UNSUPPORTED naming an interpreter the device lacks, and writes nothing', async () => {
+    const h = scriptHarness();
+    const empty = mkdtempSync(join(dir, 'empty-path-'));
+    for (const interpreter of ['bash', 'python3'] as const) {
+      const err = await failure(run({ script: 'true', interpreter, env: { PATH: empty } }, h));
+      expect(err.code).toBe('E_UNSUPPORTED');
+      expect(err.message).toBe(`interpreter ${interpreter} is not installed on this device`);
+    }
+    expect(existsSync(join(h.stateDir, 'exec-scripts'))).toBe(false);
+    // Node.js runs the agent itself: a device always has it.
+    const r = await run(
+      { script: 'console.log(typeof process.version)', interpreter: 'node', env: { PATH: empty } },
+      h,
+    );
+    expect(r.stdout).toBe('string\n');
+  });
+
+  it('removes the file when the program cannot start, and sweeps files a dead agent left behind', async () => {
+    const h = scriptHarness();
+    mkdirSync(join(h.stateDir, 'exec-scripts'), { recursive: true });
+    writeFileSync(join(h.stateDir, 'exec-scripts', 'stale.sh'), 'echo stale');
+    const err = await failure(run({ script: 'pwd', interpreter: 'sh', cwd: join(dir, 'nope') }, h));
+    expect(err.code).toBe('E_NOT_FOUND');
+    expect(scripts(h.stateDir)).toEqual([]);
+  });
+
+  it('reaps the whole group of a script that forked a daemon and exited', async () => {
+    const h = scriptHarness();
+    const r = await run({ script: '(sleep 300 & echo $!)\nexit 0', interpreter: 'sh', timeoutMs: 700 }, h);
+    expect(r).toMatchObject({ exitCode: 0, timedOut: true });
+    const daemon = Number(r.stdout.trim());
+    expect(daemon).toBeGreaterThan(1);
+    await vi.waitFor(() => expect(isDead(daemon)).toBe(true), { timeout: 5000 });
+    expect(scripts(h.stateDir)).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * `exec/run`: runs a program from an argv array without a shell, or a script
- * through `/bin/sh -c` only when `shell: true` (docs/protocol.md §Commands). The
+ * `exec/run`: runs a program from an argv array without a shell, a script
+ * through `/bin/sh -c` only when `shell: true`, or a script file through the
+ * `interpreter` it names (script-file.ts; docs/protocol.md §Commands). The
  * program leads its own process group so a timeout or shutdown kills everything
  * it started; output streams out as it is read, capped at `maxOutputBytes`.
  */
@@ -9,7 +10,8 @@ import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { type ExecArgs, type ExecResult, MAX_PAYLOAD_BYTES, OutpostError } from '@outpost/protocol';
-import { action, type Capability, type CommandContext, type OutputStream } from './capability.js';
+import { action, type Capability, type CommandContext, isCancelled, type OutputStream } from './capability.js';
+import { findInterpreter, writeScriptFile } from './script-file.js';
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
@@ -75,7 +77,25 @@ function killGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
 }
 
 async function runProgram(args: ExecArgs, ctx: CommandContext): Promise<ExecResult> {
-  const argv = 'argv' in args ? args.argv : ['/bin/sh', '-c', args.script];
+  const env = childEnv(args.env);
+  if ('argv' in args) return runArgv(args.argv, env, args, ctx);
+  if (!('interpreter' in args)) return runArgv(['/bin/sh', '-c', args.script], env, args, ctx);
+  // Looked up on the PATH the script will see, before anything is written.
+  const interpreter = findInterpreter(args.interpreter, env.PATH);
+  const file = writeScriptFile(ctx.config.stateDir, args.interpreter, args.script);
+  try {
+    return await runArgv([interpreter, file.path, ...(args.args ?? [])], env, args, ctx);
+  } finally {
+    file.remove();
+  }
+}
+
+async function runArgv(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  args: ExecArgs,
+  ctx: CommandContext,
+): Promise<ExecResult> {
   const program = argv[0] ?? '';
   if (program === '') throw new OutpostError('E_BAD_ARGS', 'argv[0] must name a program');
   if (args.cwd !== undefined) checkCwd(args.cwd);
@@ -87,7 +107,7 @@ async function runProgram(args: ExecArgs, ctx: CommandContext): Promise<ExecResu
   try {
     child = spawn(program, argv.slice(1), {
       cwd: args.cwd,
-      env: childEnv(args.env),
+      env,
       // Leader of a new process group, so the group can be signalled as one (kill(-pid)).
       detached: true,
       stdio: [args.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -107,7 +127,8 @@ async function runProgram(args: ExecArgs, ctx: CommandContext): Promise<ExecResu
   child.on('error', (err) => ctx.log.warn('exec child error', { err }));
   const pgid = child.pid;
   if (pgid === undefined) throw new OutpostError('E_INTERNAL', `could not start ${program}`);
-  ctx.log.debug('exec started', { program, pid: pgid, shell: !('argv' in args) });
+  const mode = 'argv' in args ? 'argv' : 'interpreter' in args ? args.interpreter : 'shell';
+  ctx.log.debug('exec started', { program, pid: pgid, mode });
 
   const output = new OutputCapture(cap, ctx.emit);
   child.stdout?.on('data', (chunk: Buffer) => output.add('stdout', chunk));
@@ -159,7 +180,10 @@ async function runProgram(args: ExecArgs, ctx: CommandContext): Promise<ExecResu
   if (!terminating || !killGroup(pgid, 0)) for (const t of timers) clearTimeout(t);
   for (const t of timers) t.unref();
 
-  if (aborted && !timedOut) throw new OutpostError('E_INTERNAL', 'agent stopped while the command was running');
+  // A cancelled program answers like a killed one (its output so far, its signal); an agent stop is an error.
+  if (aborted && !timedOut && !isCancelled(ctx.signal)) {
+    throw new OutpostError('E_INTERNAL', 'agent stopped while the command was running');
+  }
   return fitResult({
     exitCode: exit.code,
     signal: exit.signal,

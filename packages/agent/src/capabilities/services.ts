@@ -84,7 +84,8 @@ export function parseShow(text: string): Map<string, string> {
 export function parseUnitLines(text: string): Omit<ServiceUnit, 'enabled'>[] {
   const out: Omit<ServiceUnit, 'enabled'>[] = [];
   for (const line of text.split('\n')) {
-    const m = /^\s*(?:●\s*)?(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*(.*)$/.exec(line);
+    // \u25CF: the marker systemd puts before failed units, escaped so the bundle stays one-byte text (build.mjs).
+    const m = /^\s*(?:\u25CF\s*)?(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*(.*)$/.exec(line);
     if (!m?.[1] || !m[2] || !m[3] || !m[4]) continue;
     out.push({ unit: m[1], load: m[2], active: m[3], sub: m[4], description: (m[5] ?? '').trim() });
   }

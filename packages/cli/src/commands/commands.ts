@@ -8,11 +8,20 @@ import { followAndReport } from './exec.js';
 
 /** A short, single-line view of a command's args: `uname -a` for argv execs, JSON otherwise. */
 export function summarizeArgs(command: Pick<Command, 'capability' | 'action' | 'args'>, max = 48): string {
-  const a = command.args as { argv?: unknown; script?: unknown } | null;
+  const a = command.args as {
+    argv?: unknown;
+    script?: unknown;
+    interpreter?: unknown;
+    env?: { OUTPOST_SCRIPT_NAME?: unknown; OUTPOST_SCRIPT_VERSION?: unknown };
+  } | null;
+  const library = a?.env?.OUTPOST_SCRIPT_NAME;
   let text: string;
   if (a && Array.isArray(a.argv)) text = a.argv.map(String).join(' ');
-  else if (a && typeof a.script === 'string') text = `sh: ${a.script}`;
-  else text = JSON.stringify(command.args ?? {});
+  // A run of a library script (`outpost scripts run`) is known by its name and version.
+  else if (typeof library === 'string') text = `script ${library}@${String(a?.env?.OUTPOST_SCRIPT_VERSION)}`;
+  else if (a && typeof a.script === 'string') {
+    text = `${typeof a.interpreter === 'string' ? a.interpreter : 'sh'}: ${a.script}`;
+  } else text = JSON.stringify(command.args ?? {});
   text = text.replace(/\s+/g, ' ');
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

@@ -45,6 +45,17 @@ export function renderDevices(devices: readonly Device[], now = Date.now()): str
   );
 }
 
+/** The headline of the last metrics sample: `cpu 12.0%, mem 40.5%, disk 22.1%, 48.3 °C, load 0.42 (5s ago)`. */
+export function metricsLine(d: Device, now = Date.now()): string | null {
+  const m = d.metrics;
+  if (!m) return null;
+  const parts = [`cpu ${m.cpu.toFixed(1)}%`, `mem ${m.mem.toFixed(1)}%`];
+  if (m.disk !== null) parts.push(`disk ${m.disk.toFixed(1)}%`);
+  if (m.temperature !== null) parts.push(`${m.temperature.toFixed(1)} °C`);
+  parts.push(`load ${m.load1.toFixed(2)}`);
+  return `${parts.join(', ')} (${relativeTime(m.sampledAt, now)}; more: outpost stats ${d.id})`;
+}
+
 export function renderDevice(d: Device, now = Date.now()): string {
   const when = (iso: string | null) => (iso ? `${iso} (${relativeTime(iso, now)})` : null);
   return renderFields([
@@ -53,6 +64,7 @@ export function renderDevice(d: Device, now = Date.now()): string {
     ['status', d.status],
     ['online', d.online ? `yes, since ${when(d.onlineSince) ?? '?'}` : 'no'],
     ['last seen', when(d.lastSeen) ?? 'never'],
+    ['metrics', metricsLine(d, now)],
     ['tags', list(d.tags)],
     ['hostname', d.hostname],
     ['os', d.os],

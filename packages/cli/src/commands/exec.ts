@@ -47,13 +47,14 @@ export function execArgs(
   }
 }
 
-async function readStdin(ctx: Context): Promise<string> {
+/** Reads all of local stdin as text, refusing more than 256 KiB; `what` names the option in the error. */
+export async function readStdin(ctx: Context, what = '--stdin'): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.io.stdin) {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     size += b.length;
-    if (size > MAX_STDIN) throw new CliError(`--stdin takes at most ${MAX_STDIN / 1024} KiB`, { code: 'E_TOO_LARGE' });
+    if (size > MAX_STDIN) throw new CliError(`${what} takes at most ${MAX_STDIN / 1024} KiB`, { code: 'E_TOO_LARGE' });
     chunks.push(b);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -140,21 +141,33 @@ If the device is offline the command waits in the queue until it comes back or -
       const api = await ctx.api();
       const body = { capability: 'exec', action: 'run', args, ...(opts.ttl !== undefined ? { ttl: opts.ttl } : {}) };
       const command = await api.sendCommand(device, body);
-      if (command.status === 'queued') {
-        const d = await api.getDevice(command.deviceId).catch(() => undefined);
-        if (d?.online === false) {
-          const left = formatDuration((Date.parse(command.expiresAt) - Date.now()) / 1000);
-          ctx.err(
-            `device ${d.name || device} is offline; command queued (expires in ${left}, at ${command.expiresAt})`,
-          );
-        }
-      }
-      if (opts.wait === false) {
-        if (opts.json) return ctx.json(command);
-        ctx.out(command.id);
-        ctx.err(`follow it with: outpost commands follow ${command.id}`);
-        return;
-      }
-      await followAndReport(ctx, api, command, { device, ...(opts.json ? { json: true } : {}) });
+      await followSent(ctx, api, command, device, opts);
     });
+}
+
+/**
+ * What `exec` and `scripts run` do with the command they just sent: say so if it waits
+ * for an offline device, then print its id (`--no-wait`) or follow it to its end.
+ */
+export async function followSent(
+  ctx: Context,
+  api: ApiClient,
+  command: Command,
+  device: string,
+  opts: { wait?: boolean; json?: boolean },
+): Promise<void> {
+  if (command.status === 'queued') {
+    const d = await api.getDevice(command.deviceId).catch(() => undefined);
+    if (d?.online === false) {
+      const left = formatDuration((Date.parse(command.expiresAt) - Date.now()) / 1000);
+      ctx.err(`device ${d.name || device} is offline; command queued (expires in ${left}, at ${command.expiresAt})`);
+    }
+  }
+  if (opts.wait === false) {
+    if (opts.json) return ctx.json(command);
+    ctx.out(command.id);
+    ctx.err(`follow it with: outpost commands follow ${command.id}`);
+    return;
+  }
+  await followAndReport(ctx, api, command, { device, ...(opts.json ? { json: true } : {}) });
 }

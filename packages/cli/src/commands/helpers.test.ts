@@ -51,6 +51,10 @@ describe('commands ls', () => {
     expect(summarizeArgs({ capability: 'exec', action: 'run', args: { script: 'df -h\n| grep x', shell: true } })).toBe(
       'sh: df -h | grep x',
     );
+    const python = { script: 'import os\nprint(1)', interpreter: 'python3' };
+    expect(summarizeArgs({ capability: 'exec', action: 'run', args: python })).toBe('python3: import os print(1)');
+    const library = { ...python, env: { OUTPOST_SCRIPT_NAME: 'probe', OUTPOST_SCRIPT_VERSION: '3' } };
+    expect(summarizeArgs({ capability: 'exec', action: 'run', args: library })).toBe('script probe@3');
     expect(summarizeArgs({ capability: 'system', action: 'info', args: {} })).toBe('{}');
     expect(summarizeArgs({ capability: 'exec', action: 'run', args: { argv: ['x'.repeat(100)] } }, 10)).toBe(
       'xxxxxxxxx…',

@@ -20,27 +20,56 @@ describe('HTTP API schemas', () => {
     expect(requests.map(([name]) => name).sort()).toEqual([
       'AcceptInvitationBody',
       'AllQuery',
+      'AppInstallBody',
+      'AppRef',
       'AuditQuery',
       'CommandEventsQuery',
       'CreateApiTokenBody',
       'CreateEnrollmentTokenBody',
+      'CreateScriptBody',
       'DeviceListQuery',
       'DevicePatch',
       'DeviceRef',
+      'FilesDeleteQuery',
+      'FilesDownloadQuery',
+      'FilesFetchBody',
+      'FilesMkdirBody',
+      'FilesMoveBody',
+      'FilesQuery',
+      'FilesUploadQuery',
+      'FilesUploadStatusQuery',
+      'ForwardQuery',
       'IdParam',
       'InviteBody',
       'LoginBody',
+      'LogsQuery',
+      'MetricsQuery',
       'PasswordBody',
+      'PowerBody',
+      'ProcessListQuery',
+      'ProcessSignalBody',
+      'ProcessSignalRef',
+      'RunScriptBody',
+      'ScriptRef',
+      'ScriptRunRef',
+      'ScriptVersionRef',
       'SendCommandBody',
       'SendCommandQuery',
+      'ServiceListQuery',
+      'ServiceUnitRef',
+      'TerminalQuery',
+      'TerminalSessionQuery',
       'TokenLoginBody',
+      'UpdateScriptBody',
       'UserPatch',
       'UserRef',
     ]);
   });
 
   it.each(requests)('%s refuses unknown fields', (_name, schema) => {
-    expect((schema as { additionalProperties?: unknown }).additionalProperties).toBe(false);
+    // A body with several shapes (a union) refuses them in every shape.
+    const shapes = 'anyOf' in schema ? (schema.anyOf as TSchema[]) : [schema];
+    for (const shape of shapes) expect((shape as { additionalProperties?: unknown }).additionalProperties).toBe(false);
   });
 
   it.each(schemas)('%s compiles with a strict Ajv', (_name, schema) => {

@@ -72,3 +72,11 @@ export const CommandOutputEvent = Type.Object({
   data: Type.String({ contentEncoding: 'base64' }),
 });
 export type CommandOutputEvent = Static<typeof CommandOutputEvent>;
+
+/**
+ * `POST /commands/:id/cancel`: a queued command is finished at once (it never reaches
+ * the device); a sent or running one is stopped by the device (`command/cancel`) and
+ * ends with its own response. `cancelled` is false when it had already finished there.
+ */
+export const CancelCommandResult = Type.Object({ cancelled: Type.Boolean(), command: Command });
+export type CancelCommandResult = Static<typeof CancelCommandResult>;

@@ -1,6 +1,7 @@
 /** Devices (`/devices`): the record, its lifecycle, rename and tag, presence history. */
 import { type Static, Type } from '@sinclair/typebox';
 import { Tag, Time } from './common.js';
+import { DeviceMetricsSummary } from './metrics.js';
 
 /** Where a device is in its lifecycle (not whether it is online: that is `online`). */
 export const DeviceStatusName = Type.Union([
@@ -30,6 +31,8 @@ export const Device = Type.Object({
   lastSeen: Time,
   onlineSince: Time,
   enrolledAt: Type.String(),
+  /** The headline of the last metrics sample (docs/metrics.md); null until the first one. */
+  metrics: Type.Union([DeviceMetricsSummary, Type.Null()]),
 });
 export type Device = Static<typeof Device>;
 

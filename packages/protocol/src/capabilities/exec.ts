@@ -1,4 +1,7 @@
-/** `exec/run`: run a program by argv (no shell), or a script only with an explicit `shell: true`. */
+/**
+ * `exec/run`: run a program by argv (no shell), a script only with an explicit
+ * `shell: true`, or a script file run by an explicitly named interpreter.
+ */
 import { type Static, Type } from '@sinclair/typebox';
 
 const strict = { additionalProperties: false } as const;
@@ -20,10 +23,29 @@ const Common = {
   maxOutputBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 64 * 1024 * 1024 })),
 };
 
+/** The interpreters a script may name; the agent looks each up on its PATH. */
+export const SCRIPT_INTERPRETERS = ['sh', 'bash', 'python3', 'node'] as const;
+export const ScriptInterpreter = Type.Union(SCRIPT_INTERPRETERS.map((i) => Type.Literal(i)));
+export type ScriptInterpreter = (typeof SCRIPT_INTERPRETERS)[number];
+
+/** The most bytes of script text a command can carry (the agent writes it to a file). */
+export const MAX_SCRIPT_BYTES = 256 * 1024;
+
 export const ExecArgs = Type.Union([
   Type.Object({ argv: Type.Array(Arg, { minItems: 1, maxItems: 1024 }), ...Common }, strict),
   Type.Object(
     { script: Type.String({ minLength: 1, maxLength: 256 * 1024 }), shell: Type.Literal(true), ...Common },
+    strict,
+  ),
+  // The script goes to a private temporary file run as `interpreter FILE ...args`: never a
+  // `-c` string, so stdin stays the script's own and args reach it as $1... / sys.argv[1:].
+  Type.Object(
+    {
+      script: Type.String({ minLength: 1, maxLength: MAX_SCRIPT_BYTES }),
+      interpreter: ScriptInterpreter,
+      args: Type.Optional(Type.Array(Arg, { maxItems: 1024 })),
+      ...Common,
+    },
     strict,
   ),
 ]);

@@ -13,12 +13,22 @@ import { VERSION } from '../version.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { apiTokenRoutes } from './routes/api-tokens.js';
+import { appRoutes } from './routes/apps.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { commandRoutes } from './routes/commands.js';
 import { deviceRoutes } from './routes/devices.js';
 import { enrollmentRoutes } from './routes/enrollment.js';
+import { fileRoutes } from './routes/files.js';
+import { forwardRoutes } from './routes/forward.js';
 import { healthRoutes } from './routes/health.js';
+import { logRoutes } from './routes/logs.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { powerRoutes } from './routes/power.js';
+import { processRoutes } from './routes/processes.js';
+import { scriptRoutes } from './routes/scripts.js';
+import { serviceRoutes } from './routes/services.js';
+import { terminalRoutes } from './routes/terminal.js';
 import { userRoutes } from './routes/users.js';
 
 /** Every API route family, registered under /api/v1: add new ones here. */
@@ -31,6 +41,16 @@ const routeFamilies = [
   enrollmentRoutes,
   deviceRoutes,
   commandRoutes,
+  metricsRoutes,
+  fileRoutes,
+  processRoutes,
+  serviceRoutes,
+  powerRoutes,
+  scriptRoutes,
+  logRoutes,
+  appRoutes,
+  terminalRoutes,
+  forwardRoutes,
 ];
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -85,6 +105,12 @@ export async function buildApp(opts: {
     // The API docs page brings its own, stricter-but-hashed CSP (staticCSP); everything else gets ours.
     if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', CSP);
     if (opts.https) reply.header('strict-transport-security', 'max-age=31536000');
+  });
+  // A WebSocket upgrade refused with an HTTP answer (401, 403, 404, 503...) is on a socket the HTTP
+  // server no longer tracks (no keep-alive timeout, not closed by close()): end it, or it stays open
+  // for as long as the client likes. Accepted upgrades are hijacked and never get here.
+  app.addHook('onResponse', async (req) => {
+    if (req.headers.upgrade?.toLowerCase() === 'websocket' && !req.raw.socket.destroyed) req.raw.socket.destroySoon();
   });
 
   await app.register(fastifySwagger, {

@@ -22,12 +22,18 @@ export const permissions = {
   'devices:write': ADMINS,
   'commands:read': ALL,
   'commands:run': OPERATORS,
+  'scripts:read': ALL,
+  'scripts:write': OPERATORS,
   'enrollment:read': OPERATORS,
   'enrollment:write': ADMINS,
   'users:read': ADMINS,
   'users:write': ADMINS,
   'sessions:admin': ADMINS,
   'audit:read': ADMINS,
+  /** Open an interactive terminal on a device (docs/terminal.md). */
+  'terminal:open': OPERATORS,
+  /** List and download terminal recordings. */
+  'terminal:recordings': ADMINS,
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof permissions;
 

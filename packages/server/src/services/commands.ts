@@ -9,6 +9,7 @@ import {
   check,
   commandSpec,
   type ErrorBody,
+  isErrorCode,
   isValidId,
   OutpostError,
   OutputChunk,
@@ -73,8 +74,17 @@ export class CommandService {
     });
   }
 
-  async create(deviceRef: string, input: NewCommand, actor: Actor): Promise<CommandView> {
-    return (await this.#create(deviceRef, input, actor, null)).created;
+  /**
+   * Stores and sends a command. Commands that open a byte stream are refused unless
+   * `opensStream` says the stream service is the caller (services/streams.ts).
+   */
+  async create(
+    deviceRef: string,
+    input: NewCommand,
+    actor: Actor,
+    opts: { opensStream?: boolean } = {},
+  ): Promise<CommandView> {
+    return (await this.#create(deviceRef, input, actor, null, opts.opensStream === true)).created;
   }
 
   /**
@@ -87,7 +97,7 @@ export class CommandService {
     actor: Actor,
     timeoutMs: number,
   ): Promise<{ created: CommandView; final: CommandView }> {
-    const { created, finished } = await this.#create(deviceRef, input, actor, timeoutMs);
+    const { created, finished } = await this.#create(deviceRef, input, actor, timeoutMs, false);
     return { created, final: (await finished) ?? created };
   }
 
@@ -96,9 +106,16 @@ export class CommandService {
     input: NewCommand,
     actor: Actor,
     waitMs: number | null,
+    forStream: boolean,
   ): Promise<{ created: CommandView; finished: Promise<CommandView> | null }> {
     const spec = commandSpec(input.capability, input.action);
     if (!spec) throw new OutpostError('E_BAD_ARGS', `unknown command '${input.capability}/${input.action}'`);
+    if (spec.opensStream && !forStream) {
+      throw new OutpostError(
+        'E_BAD_ARGS',
+        `'${input.capability}/${input.action}' opens a byte stream; use its own endpoint (e.g. the terminal)`,
+      );
+    }
     const args = parse(spec.args, input.args ?? {}, `args of ${input.capability}/${input.action}`);
     const device = await this.devices.resolve(deviceRef, actor);
     if (device.status !== 'accepted') {
@@ -139,6 +156,44 @@ export class CommandService {
     const finished = waitMs === null ? null : this.#waitForEnd(row.id, waitMs, created);
     if (online) await this.send(row);
     return { created, finished };
+  }
+
+  /**
+   * Cancels a command (docs/protocol.md §Cancelling a command): a queued one never reaches
+   * the device and fails at once; a sent or running one is stopped by the device through
+   * `command/cancel` (awaited up to `timeoutMs`) and then ends with its own response.
+   */
+  async cancel(id: string, actor: Actor, timeoutMs = 15_000): Promise<{ cancelled: boolean; command: CommandView }> {
+    const target = await this.get(id, actor);
+    if (FINAL.has(target.status)) throw new OutpostError('E_CONFLICT', `command ${target.id} has already finished`);
+    if (target.status === 'queued') {
+      const row = await this.db.selectFrom('commands').selectAll().where('id', '=', target.id).executeTakeFirst();
+      if (row?.status === 'queued') {
+        await this.#finishWith(row, {
+          code: 'E_CONFLICT',
+          message: `cancelled by ${actorRef(actor)} before it was sent`,
+        });
+        return { cancelled: true, command: await this.get(target.id) };
+      }
+    }
+    const device = await this.devices.resolve(target.deviceId, actor);
+    if (device.online !== 1) {
+      throw new OutpostError('E_OFFLINE', `device ${device.id} is offline; cancel again when it is back`);
+    }
+    const { final } = await this.createAndWait(
+      device.id,
+      { capability: 'command', action: 'cancel', args: { id: target.id } },
+      actor,
+      timeoutMs,
+    );
+    if (final.status === 'failed' && final.error) {
+      throw new OutpostError(isErrorCode(final.error.code) ? final.error.code : 'E_INTERNAL', final.error.message);
+    }
+    if (final.status !== 'succeeded') {
+      throw new OutpostError('E_TIMEOUT', `device did not answer the cancel in time; see command ${final.id}`);
+    }
+    const { cancelled } = final.result as { cancelled: boolean };
+    return { cancelled, command: await this.get(target.id) };
   }
 
   /** A command, if the actor may see its device (E_NOT_FOUND otherwise, so ids do not leak). */
@@ -340,6 +395,21 @@ export class CommandService {
   }
 
   /** Expires queued commands past their ttl and forgets old output buffers. */
+  /**
+   * Deletes finished commands (with their args, results and errors) that finished
+   * before `before` (epoch ms); unfinished ones are never touched. Returns how many.
+   */
+  async prune(before: number): Promise<number> {
+    const res = await this.db
+      .deleteFrom('commands')
+      .where('status', 'in', [...FINAL])
+      .where('finished_at', '<', before)
+      .executeTakeFirst();
+    const n = Number(res.numDeletedRows);
+    if (n > 0) this.log.info({ deleted: n, before: new Date(before).toISOString() }, 'old commands pruned');
+    return n;
+  }
+
   async sweep(): Promise<void> {
     const now = Date.now();
     const expired = await this.db

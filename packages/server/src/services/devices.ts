@@ -5,6 +5,7 @@ import type { Bus } from '../bus.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/db.js';
 import type { DeviceTable } from '../store/schema.js';
+import { metricsSummary, NO_METRICS } from './metrics-series.js';
 import { iso } from './time.js';
 
 export type DeviceStatusName = api.DeviceStatusName;
@@ -31,6 +32,7 @@ export function toView(row: DeviceTable): DeviceView {
     lastSeen: iso(row.last_seen),
     onlineSince: iso(row.online_since),
     enrolledAt: iso(row.enrolled_at) ?? '',
+    metrics: metricsSummary(row),
   };
 }
 
@@ -105,6 +107,7 @@ export class DeviceService {
       enrolled_at: now,
       enrollment_token_id: input.enrollmentTokenId,
       cert_fingerprint: input.certFingerprint ?? null,
+      ...NO_METRICS,
     };
     await this.db.insertInto('devices').values(row).execute();
     return toView(row);

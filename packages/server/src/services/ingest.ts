@@ -16,12 +16,18 @@ import type { Logger } from '../log.js';
 import type { CommandService } from './commands.js';
 import type { DeviceService } from './devices.js';
 import type { EnrollmentService } from './enrollment.js';
+import type { MetricsService } from './metrics.js';
+import type { StreamService } from './streams.js';
 
 export function startIngest(deps: {
   link: BrokerLink;
   devices: DeviceService;
   commands: CommandService;
   enrollment: EnrollmentService;
+  /** Stores telemetry's metrics samples (docs/metrics.md); without it they are only validated. */
+  metrics?: MetricsService;
+  /** Byte-stream frames (`tty/{sid}/out`); without it they are dropped. */
+  streams?: StreamService;
   log: Logger;
 }): void {
   const { link, devices, commands, enrollment, log } = deps;
@@ -41,10 +47,13 @@ export function startIngest(deps: {
         else await devices.markOffline(t.deviceId, 'last will or clean shutdown');
         return;
       }
-      case 'telemetry':
-        parseJson(Telemetry, payload, 'telemetry');
+      case 'telemetry': {
+        // A malformed sample (docs/metrics.md) rejects the whole message: logged, nothing changes.
+        const sample = parseJson(Telemetry, payload, 'telemetry');
         await devices.touch(t.deviceId);
+        if (sample.metrics) await deps.metrics?.ingest(t.deviceId, sample.metrics);
         return;
+      }
       case 'result':
         await commands.onResult(t.deviceId, t.commandId, payload);
         return;
@@ -62,7 +71,9 @@ export function startIngest(deps: {
         return;
       }
       case 'tty':
-        return; // terminal streams arrive with the terminal capability
+        // Binary frames, not JSON: the stream service routes them by (device, sid).
+        deps.streams?.handleFrame(t.deviceId, t.sessionId, payload);
+        return;
     }
   }
 

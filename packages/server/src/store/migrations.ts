@@ -167,12 +167,136 @@ const m003 = (): Migration => ({
   },
 });
 
+/**
+ * Device metrics (docs/metrics.md): the headline of the last sample on the device row
+ * (so listing devices reads no other table), every sample for a day, rollups per
+ * minute and per hour, how far the rollups got, and the last full sample per device.
+ * Metrics rows go with their device (ON DELETE CASCADE).
+ */
+const m004 = (): Migration => ({
+  async up(db: Db) {
+    for (const column of ['metrics_cpu', 'metrics_mem', 'metrics_disk', 'metrics_temp', 'metrics_load1']) {
+      await db.schema.alterTable('devices').addColumn(column, 'double precision').execute();
+    }
+    await db.schema.alterTable('devices').addColumn('metrics_at', 'bigint').execute();
+    await db.schema
+      .createTable('metrics_samples')
+      .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id').onDelete('cascade'))
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('cpu', 'double precision', (c) => c.notNull())
+      .addColumn('mem', 'double precision', (c) => c.notNull())
+      .addColumn('swap', 'double precision', (c) => c.notNull())
+      .addColumn('load1', 'double precision', (c) => c.notNull())
+      .addColumn('disk', 'double precision')
+      .addColumn('temperature', 'double precision')
+      .addColumn('series', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('metrics_samples_device_at')
+      .on('metrics_samples')
+      .columns(['device_id', 'at'])
+      .execute();
+    await db.schema.createIndex('metrics_samples_at').on('metrics_samples').column('at').execute();
+    await db.schema
+      .createTable('metrics_rollups')
+      .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id').onDelete('cascade'))
+      .addColumn('resolution', 'integer', (c) => c.notNull())
+      .addColumn('bucket', 'bigint', (c) => c.notNull())
+      .addColumn('series', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('metrics_rollups_pk', ['device_id', 'resolution', 'bucket'])
+      .execute();
+    await db.schema
+      .createIndex('metrics_rollups_resolution_bucket')
+      .on('metrics_rollups')
+      .columns(['resolution', 'bucket'])
+      .execute();
+    await db.schema
+      .createTable('metrics_rollup_state')
+      .addColumn('resolution', 'integer', (c) => c.primaryKey())
+      .addColumn('done_until', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('metrics_latest')
+      .addColumn('device_id', 'text', (c) => c.primaryKey().references('devices.id').onDelete('cascade'))
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('sample', 'text', (c) => c.notNull())
+      .execute();
+  },
+});
+
+/**
+ * The script library: a script (unique name, pointer to its latest version) and its
+ * immutable versions; an edit adds a version, never changes one.
+ */
+const m005 = (): Migration => ({
+  async up(db: Db) {
+    await db.schema
+      .createTable('scripts')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('latest_version', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_by', 'text')
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_by', 'text')
+      .execute();
+    await db.schema
+      .createTable('script_versions')
+      .addColumn('script_id', 'text', (c) => c.notNull().references('scripts.id').onDelete('cascade'))
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('description', 'text', (c) => c.notNull())
+      .addColumn('interpreter', 'text', (c) => c.notNull())
+      .addColumn('content', 'text', (c) => c.notNull())
+      .addColumn('params', 'text', (c) => c.notNull())
+      .addColumn('sha256', 'text', (c) => c.notNull())
+      .addColumn('size', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_by', 'text')
+      .addPrimaryKeyConstraint('script_versions_pk', ['script_id', 'version'])
+      .execute();
+  },
+});
+
+/** 006: terminal sessions (docs/terminal.md): who opened which terminal, how it ended, its recording. */
+const m006 = (): Migration => ({
+  async up(db: Db) {
+    await db.schema
+      .createTable('terminal_sessions')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('command_id', 'text', (c) => c.notNull())
+      .addColumn('actor', 'text', (c) => c.notNull())
+      .addColumn('actor_name', 'text')
+      .addColumn('started_at', 'bigint', (c) => c.notNull())
+      .addColumn('ended_at', 'bigint')
+      .addColumn('cols', 'integer', (c) => c.notNull())
+      .addColumn('rows', 'integer', (c) => c.notNull())
+      .addColumn('term', 'text', (c) => c.notNull())
+      .addColumn('command', 'text')
+      .addColumn('exit_code', 'integer')
+      .addColumn('signal', 'text')
+      .addColumn('reason', 'text')
+      .addColumn('recording', 'text')
+      .addColumn('recording_bytes', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('terminal_sessions_started').on('terminal_sessions').columns(['started_at']).execute();
+    await db.schema
+      .createIndex('terminal_sessions_device')
+      .on('terminal_sessions')
+      .columns(['device_id', 'started_at'])
+      .execute();
+  },
+});
+
 export function migrationProvider(postgres: boolean): MigrationProvider {
   return {
     getMigrations: async () => ({
       '001_initial': m001(postgres),
       '002_users_audit': m002(postgres),
       '003_device_certificates': m003(),
+      '004_metrics': m004(),
+      '005_scripts': m005(),
+      '006_terminal_sessions': m006(),
     }),
   };
 }

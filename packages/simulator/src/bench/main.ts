@@ -1,31 +1,54 @@
 /**
- * `npm run bench`: the command round trip through the API against raw MQTT, and
- * the server's memory per connected device, measured in one run and printed as
- * one table with the machine's notes (docs/benchmarks.md explains the method).
+ * `npm run bench`: the command round trip through the API against raw MQTT, the
+ * server's memory per connected device, and an idle agent's memory and CPU,
+ * measured in one run and printed as one table with the machine's notes
+ * (docs/benchmarks.md explains the method).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Summary } from '../stats.js';
+import { type AgentIdleResult, runAgentIdle } from './agent-idle.js';
 import { type LayerResult, runBreakdown } from './breakdown.js';
+import { type FilesBenchResult, filesDetails, filesRows, runFiles } from './files.js';
+import { type ForwardBenchResult, forwardDetails, forwardRows, runForward } from './forward.js';
 import { machine, machineLines } from './machine.js';
 import { type MemoryResult, runMemory } from './memory.js';
 import { Resources } from './proc.js';
 import { type RoundTripResult, runRoundTrip } from './roundtrip.js';
 import { type Row, renderMarkdown, renderText } from './table.js';
+import { runTerminal, type TerminalBenchResult, terminalDetails, terminalRows } from './terminal.js';
 
 const USAGE = `Usage: npm run bench -- [options]
 
   --iterations N   measured round trips of each kind (default 500)
   --warmup N       unmeasured round trips of each kind first (default 50)
   --devices N      simulated devices for the memory benchmark (default 2000)
-  --only NAME      roundtrip, memory, or breakdown (where a device's memory goes, layer
-                   by layer; not part of the default run)
+  --idle-seconds N how long the idle agent is measured (default 60)
+  --agent-node-flags=F
+                   node/V8 flags for the idle agent and its bare Node.js baseline, space-separated
+                   in one argument (e.g. --agent-node-flags=--lite-mode; default none, as shipped)
+  --only NAME      roundtrip, memory, agent (an idle agent's RSS and CPU), or breakdown
+                   (where a device's memory goes, layer by layer; not part of the default run)
+  --file-mib N     size of the file moved by the files benchmark, MiB (default 128)
+  --file-reps N    measured transfers of each kind in the files benchmark (default 3)
+  --only files     file upload and download throughput against raw MQTT (not part of the default run)
+  --forward-mib N  bytes moved by each port-forward transfer, MiB (default 64)
+  --forward-reps N measured transfers of each kind in the forward benchmark (default 3)
+  --only forward   port-forward throughput (outpost forward) against raw MQTT through the same broker
+                   (not part of the default run)
+  --terminal-mib N bytes of each terminal throughput transfer, MiB (default 64)
+  --terminal-reps N measured transfers of each kind in the terminal benchmark (default 3)
+  --only terminal  keystroke echo and output throughput of a terminal against raw MQTT
+                   (not part of the default run)
   --markdown       also print the table as Markdown
   --json FILE      also write every number as JSON
 `;
 
 const GOAL_LATENCY_RATIO = 1.5;
 const GOAL_KIB_PER_DEVICE = 20;
+/** An idle agent with every capability loaded: 40 MB (decimal) resident, 0.2 % of one CPU. */
+const GOAL_AGENT_RSS_BYTES = 40_000_000;
+const GOAL_AGENT_CPU_PERCENT = 0.2;
 /** Linux delays an ACK by up to 40 ms: a loopback round trip this slow is waiting on one. */
 const STALL_MS = 30;
 /** The whole run, whatever happens, ends within this. */
@@ -98,6 +121,51 @@ function memoryRows(m: MemoryResult): Row[] {
   ];
 }
 
+function agentRows(a: AgentIdleResult): Row[] {
+  const mb = (k: number) => `${((k * 1024) / 1e6).toFixed(1)} MB`;
+  const window = `${a.seconds.toFixed(0)} s idle, heartbeat ${a.heartbeatSeconds} s`;
+  const info = (measure: string, value: string, baseline: string): Row => ({
+    measure,
+    value,
+    baseline,
+    ratio: '',
+    goal: '',
+    met: '',
+  });
+  return [
+    {
+      measure: 'agent idle RSS, all capabilities loaded (median)',
+      value: mb(a.rss.median),
+      baseline: `min ${mb(a.rss.min)}, max ${mb(a.rss.max)}, ${window}`,
+      ratio: '',
+      goal: '≤ 40 MB',
+      met: a.rss.max * 1024 <= GOAL_AGENT_RSS_BYTES ? 'yes' : 'NO',
+    },
+    info('  of which anonymous (V8 heap, stacks, malloc)', mb(a.rssAnon), 'RssAnon'),
+    info('  of which file-backed (node binary, libraries)', mb(a.rssFile), 'RssFile'),
+    info('  private to the agent (USS)', mb(a.uss), 'Private_Clean + Private_Dirty'),
+    info('  proportional share (PSS)', mb(a.pss), 'shared pages split among the processes mapping them'),
+    info(
+      'bare Node.js idle RSS, same run and flags',
+      mb(a.bare.rss),
+      `USS ${mb(a.bare.uss)}, PSS ${mb(a.bare.pss)}, anonymous ${mb(a.bare.rssAnon)}, file-backed ${mb(a.bare.rssFile)}`,
+    ),
+    info(
+      'agent over bare Node.js: RSS',
+      `+${mb(a.rss.median - a.bare.rss)}`,
+      `USS +${mb(a.uss - a.bare.uss)} (the agent's own code and data), file-backed +${mb(a.rssFile - a.bare.rssFile)}`,
+    ),
+    {
+      measure: 'agent idle CPU, all capabilities loaded',
+      value: `${a.cpuPercent.toFixed(3)} %`,
+      baseline: `${a.cpuSeconds.toFixed(2)} s CPU in ${window}`,
+      ratio: '',
+      goal: `≤ ${GOAL_AGENT_CPU_PERCENT} %`,
+      met: a.cpuPercent <= GOAL_AGENT_CPU_PERCENT ? 'yes' : 'NO',
+    },
+  ];
+}
+
 function renderLayers(layers: readonly LayerResult[]): string {
   const width = Math.max(...layers.map((l) => l.name.length));
   const heap = (v: number) => (Number.isNaN(v) ? '' : `, V8 heap ${kib(v)}`);
@@ -110,7 +178,11 @@ function renderLayers(layers: readonly LayerResult[]): string {
   ].join('\n');
 }
 
-function details(rt: RoundTripResult | undefined, mem: MemoryResult | undefined): string[] {
+function details(
+  rt: RoundTripResult | undefined,
+  mem: MemoryResult | undefined,
+  idle: AgentIdleResult | undefined,
+): string[] {
   const lines: string[] = [];
   const s = (name: string, x: Summary) =>
     `  ${name.padEnd(28)} n=${x.n}  min ${ms(x.min)}  p50 ${ms(x.p50)}  p90 ${ms(x.p90)}  p99 ${ms(x.p99)}  max ${ms(x.max)}  mean ${ms(x.mean)}`;
@@ -138,6 +210,13 @@ function details(rt: RoundTripResult | undefined, mem: MemoryResult | undefined)
       `  enrolling took ${mem.enrollSeconds.toFixed(1)} s, connecting until all were online ${mem.connectSeconds.toFixed(1)} s`,
     );
   }
+  if (idle) {
+    lines.push(
+      `idle agent: ${idle.samples} memory samples, ${idle.heartbeatsSeen} heartbeats seen by the server, CPU from utime+stime at ${idle.clockTicksPerSecond} ticks/s`,
+      `  node ${idle.nodeVersion}${idle.nodeFlags.length > 0 ? ` ${idle.nodeFlags.join(' ')}` : ' (no flags)'}, for the agent and the bare Node.js baseline`,
+      `  capabilities in the catalogue (all registered by the bundle): ${idle.capabilities.join(', ')}`,
+    );
+  }
   return lines;
 }
 
@@ -147,6 +226,14 @@ async function main(): Promise<number> {
       iterations: { type: 'string' },
       warmup: { type: 'string' },
       devices: { type: 'string' },
+      'idle-seconds': { type: 'string' },
+      'agent-node-flags': { type: 'string' },
+      'file-mib': { type: 'string' },
+      'file-reps': { type: 'string' },
+      'forward-mib': { type: 'string' },
+      'forward-reps': { type: 'string' },
+      'terminal-mib': { type: 'string' },
+      'terminal-reps': { type: 'string' },
       only: { type: 'string' },
       markdown: { type: 'boolean' },
       json: { type: 'string' },
@@ -162,10 +249,22 @@ async function main(): Promise<number> {
   const iterations = intOption(values.iterations, 500, 1, 100_000, 'iterations');
   const warmup = intOption(values.warmup, 50, 0, 10_000, 'warmup');
   const devices = intOption(values.devices, 2000, 1, 20_000, 'devices');
+  const idleSeconds = intOption(values['idle-seconds'], 60, 5, 3600, 'idle-seconds');
+  const agentNodeFlags = (values['agent-node-flags'] ?? '').split(/\s+/).filter((f) => f !== '');
+  if (agentNodeFlags.some((f) => !f.startsWith('--'))) throw new Error('--agent-node-flags takes only --flags');
   const only = values.only;
-  if (only !== undefined && only !== 'roundtrip' && only !== 'memory' && only !== 'breakdown') {
-    throw new Error('--only must be roundtrip, memory or breakdown');
+  if (
+    only !== undefined &&
+    !['roundtrip', 'memory', 'agent', 'breakdown', 'files', 'forward', 'terminal'].includes(only)
+  ) {
+    throw new Error('--only must be roundtrip, memory, agent, breakdown, files, forward or terminal');
   }
+  const fileMib = intOption(values['file-mib'], 128, 1, 64 * 1024, 'file-mib');
+  const fileReps = intOption(values['file-reps'], 3, 1, 100, 'file-reps');
+  const forwardMib = intOption(values['forward-mib'], 64, 1, 4096, 'forward-mib');
+  const forwardReps = intOption(values['forward-reps'], 3, 1, 100, 'forward-reps');
+  const terminalMib = intOption(values['terminal-mib'], 64, 1, 4096, 'terminal-mib');
+  const terminalReps = intOption(values['terminal-reps'], 3, 1, 100, 'terminal-reps');
   const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
   const host = machine();
 
@@ -201,17 +300,53 @@ async function main(): Promise<number> {
       ? undefined
       : await scoped((resources) => runMemory({ devices, resources, progress, maxSeconds: 180 }));
 
+  const idle =
+    only !== undefined && only !== 'agent'
+      ? undefined
+      : await scoped((resources) =>
+          runAgentIdle({ seconds: idleSeconds, settleSeconds: 10, nodeFlags: agentNodeFlags, resources, progress }),
+        );
+
+  const files: FilesBenchResult | undefined =
+    only === 'files'
+      ? await scoped((resources) => runFiles({ mib: fileMib, repetitions: fileReps, resources, progress }))
+      : undefined;
+
+  const forward: ForwardBenchResult | undefined =
+    only === 'forward'
+      ? await scoped((resources) =>
+          runForward({ mib: forwardMib, repetitions: forwardReps, parallel: 8, resources, progress }),
+        )
+      : undefined;
+
+  const terminal: TerminalBenchResult | undefined =
+    only === 'terminal'
+      ? await scoped((resources) =>
+          runTerminal({ iterations, warmup, mib: terminalMib, repetitions: terminalReps, resources, progress }),
+        )
+      : undefined;
+
   const layers =
     only === 'breakdown'
       ? await scoped((resources) => runBreakdown({ connections: devices, resources, progress }))
       : undefined;
 
-  const rows = [...(rt ? latencyRows(rt) : []), ...(mem ? memoryRows(mem) : [])];
+  const rows = [
+    ...(rt ? latencyRows(rt) : []),
+    ...(mem ? memoryRows(mem) : []),
+    ...(idle ? agentRows(idle) : []),
+    ...(files ? filesRows(files) : []),
+    ...(forward ? forwardRows(forward) : []),
+    ...(terminal ? terminalRows(terminal) : []),
+  ];
   const out = [
     '',
     ...(rows.length > 0 ? [renderText(rows), ''] : []),
     ...(layers ? [renderLayers(layers), ''] : []),
-    ...details(rt, mem),
+    ...details(rt, mem, idle),
+    ...(files ? filesDetails(files) : []),
+    ...(forward ? forwardDetails(forward) : []),
+    ...(terminal ? terminalDetails(terminal) : []),
     '',
     'machine:',
     ...machineLines(host).map((l) => `  ${l}`),
@@ -222,7 +357,7 @@ async function main(): Promise<number> {
   if (values.json)
     writeFileSync(
       values.json,
-      `${JSON.stringify({ machine: host, roundTrip: rt, memory: mem, breakdown: layers }, null, 2)}\n`,
+      `${JSON.stringify({ machine: host, roundTrip: rt, memory: mem, agentIdle: idle, files, forward, terminal, breakdown: layers }, null, 2)}\n`,
     );
   return 0;
 }

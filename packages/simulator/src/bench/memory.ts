@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Agent, request } from 'undici';
 import { connectFleet, enrollFleet, type Fleet } from '../fleet.js';
 import { sleep } from '../pool.js';
+import { adminApi } from './admin-api.js';
 import { nextMessage, type Resources } from './proc.js';
 import { type MemorySample, sampleMemory } from './sampling.js';
 
@@ -58,21 +58,7 @@ export async function runMemory(options: MemoryOptions): Promise<MemoryResult> {
     'the server process',
   );
   const ca = readFileSync(ready.caFile);
-  const adminToken = readFileSync(ready.adminTokenFile, 'utf8').trim();
-  const dispatcher = new Agent({ connect: { ca }, connections: 1 });
-  resources.defer(() => dispatcher.close());
-  const api = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
-    const res = await request(`https://127.0.0.1:${ready.httpPort}/api/v1${path}`, {
-      method,
-      dispatcher,
-      headers: {
-        authorization: `Bearer ${adminToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
-  };
+  const api = adminApi(resources, { ...ready, ca });
 
   const sample = (n: number, intervalMs: number) => sampleMemory(child, true, n, intervalMs);
 

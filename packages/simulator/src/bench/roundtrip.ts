@@ -6,16 +6,14 @@
  * run interleaved, one request at a time, so they share the machine's noise.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommandResponse, check, commandSpec, parseJson, parseTopic, topics } from '@outpost/protocol';
-import { startServer } from '@outpost/server';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Agent, request } from 'undici';
 import { setNoDelay } from '../device.js';
-import { sleep } from '../pool.js';
 import { type Summary, summarize } from '../stats.js';
+import { agentOnline, startBenchServer, until } from './admin-api.js';
 import { startBaselineBroker } from './baseline-broker.js';
 import { nextMessage, type Resources } from './proc.js';
 
@@ -50,16 +48,6 @@ function serverStyleId(prefix: string): string {
   let s = '';
   for (const b of randomBytes(20)) s += BASE32[b & 31];
   return `${prefix}-${s}`;
-}
-
-async function until<T>(fn: () => Promise<T | null | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 /** A raw MQTT client acting as the server: publishes commands, matches `res/{id}` by id. */
@@ -109,36 +97,10 @@ class RawRequester {
 export async function runRoundTrip(options: RoundTripOptions): Promise<RoundTripResult> {
   const { resources, progress } = options;
   const dataDir = resources.tempDir('outpost-bench-rt-');
-  const server = await startServer({
-    dataDir: join(dataDir, 'server'),
-    httpPort: 0,
-    mqttPort: 0,
-    host: '127.0.0.1',
-    logLevel: 'warn',
-    logDestination: createWriteStream(join(dataDir, 'server.log')),
-    env: {},
+  const { server, ca, api } = await startBenchServer(resources, dataDir, {
+    timeoutMs: REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: 120_000,
   });
-  resources.defer(() => server.close());
-  const ca = readFileSync(server.caFile);
-  const adminToken = readFileSync(server.adminTokenFile, 'utf8').trim();
-  const base = `https://127.0.0.1:${server.httpPort}/api/v1`;
-  const dispatcher = new Agent({ connect: { ca }, connections: 1, keepAliveTimeout: 120_000 });
-  resources.defer(() => dispatcher.close());
-
-  const api = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
-    const res = await request(`${base}${path}`, {
-      method,
-      dispatcher,
-      headers: {
-        authorization: `Bearer ${adminToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      headersTimeout: REQUEST_TIMEOUT_MS,
-      bodyTimeout: REQUEST_TIMEOUT_MS,
-    });
-    return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
-  };
 
   const spawnAgent = (serverUrl: string, stateDir: string, env: NodeJS.ProcessEnv = {}) =>
     resources.spawn(
@@ -155,12 +117,7 @@ export async function runRoundTrip(options: RoundTripOptions): Promise<RoundTrip
   const agent = spawnAgent(`mqtts://127.0.0.1:${server.mqttPort}`, agentDir, {
     OUTPOST_AGENT_ENROLL_TOKEN: String(token.body.token),
   });
-  const deviceId = await until(async () => {
-    if (agent.exitCode !== null) throw new Error(`agent exited: ${resources.tail(agent)}`);
-    const { deviceId: id } = JSON.parse(readFileSync(join(agentDir, 'identity.json'), 'utf8')) as { deviceId: string };
-    const d = await api('GET', `/devices/${id}`);
-    return d.body.online === true ? id : null;
-  }, 'the agent online');
+  const deviceId = await agentOnline(api, resources, agent, agentDir);
 
   // The baseline: raw clients through a broker with the same TLS material and ACL.
   progress('round trip: starting the baseline broker, responder and second agent');

@@ -173,7 +173,8 @@ export async function fileContentRoutes(app: FastifyInstance, services: Services
   app.get<{ Params: api.DeviceRef; Querystring: api.FilesDownloadQuery }>(
     '/devices/:device/files/content',
     {
-      config: { permission: 'devices:read' },
+      // File contents can hold anything the device keeps: operators only, and every download audited.
+      config: { permission: 'commands:run', audit: 'file.download' },
       schema: {
         summary: 'Download a file from the device (streamed, resumable)',
         description: `The answer streams the file from \`offset\` (or \`Range: bytes=N-\`, answered 206). Headers: \`${api.FILE_SIZE_HEADER}\` (the whole file) and \`${api.FILE_MODE_HEADER}\` (octal); the trailer \`${api.FILE_SHA256_TRAILER}\` carries the whole file's SHA-256 once every byte was sent.`,
