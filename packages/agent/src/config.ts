@@ -250,7 +250,7 @@ Options:
   --power-command FILE
                       program run as \`FILE reboot|shutdown\` by power actions
                       (default: systemctl, shutdown, reboot/poweroff; see docs/processes-services-power.md)
-  --file-roots DIRS    directories file actions may touch, comma-separated
+  --file-roots DIRS   directories file actions may touch, comma-separated
                       (default STATE_DIR/files,/tmp; see docs/files.md)
   --log-roots DIRS    directories whose files \`logs\` may read, comma-separated
                       (default /var/log,STATE_DIR/logs; see docs/apps-and-logs.md)
