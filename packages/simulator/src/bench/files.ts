@@ -19,10 +19,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FRAME_HEADER_BYTES, MAX_FRAME_DATA, topics } from '@outpost/protocol';
 import { startServer } from '@outpost/server';
-import mqtt from 'mqtt';
 import { adminApi, agentOnline } from './admin-api.js';
 import { startBaselineBroker } from './baseline-broker.js';
 import { nextMessage, type Resources } from './proc.js';
+import { enrollRaw } from './raw-device.js';
 import type { Row } from './table.js';
 
 export interface FilesBenchOptions {
@@ -95,39 +95,6 @@ function cpuNow(pids: Record<string, number | undefined>): Record<string, number
     }
   }
   return out;
-}
-
-/** Enrolls a device over MQTT the way an agent does (for the raw client on the server's broker). */
-async function enrollRaw(mqttUrl: string, ca: Buffer, token: string): Promise<{ deviceId: string; secret: string }> {
-  const nonce = `n${randomBytes(12).toString('hex')}`;
-  const client = await mqtt.connectAsync(mqttUrl, {
-    ca,
-    clientId: `enroll-${nonce}`,
-    username: 'enroll',
-    password: token,
-    reconnectPeriod: 0,
-  });
-  try {
-    const answer = new Promise<{ ok: boolean; deviceId?: string; secret?: string }>((resolve) =>
-      client.on('message', (_t, payload) => resolve(JSON.parse(payload.toString('utf8')))),
-    );
-    await client.subscribeAsync(topics.enrollResponse(nonce), { qos: 1 });
-    const facts = {
-      hostname: 'bench-files-raw',
-      os: 'bench',
-      kernel: 'bench',
-      arch: 'x64',
-      macs: [],
-      ips: [],
-      agentVersion: '0',
-    };
-    await client.publishAsync(topics.enrollRequest(nonce), JSON.stringify({ nonce, token, facts }), { qos: 1 });
-    const r = await answer;
-    if (!r.ok || !r.deviceId || !r.secret) throw new Error(`raw enrollment refused: ${JSON.stringify(r)}`);
-    return { deviceId: r.deviceId, secret: r.secret };
-  } finally {
-    await client.endAsync(true);
-  }
 }
 
 export async function runFiles(options: FilesBenchOptions): Promise<FilesBenchResult> {

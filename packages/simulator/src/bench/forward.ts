@@ -23,6 +23,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { setNoDelay } from '../device.js';
 import { agentOnline, startBenchServer, until } from './admin-api.js';
 import type { Resources } from './proc.js';
+import { enrollRaw } from './raw-device.js';
 import type { Row } from './table.js';
 
 export interface ForwardBenchOptions {
@@ -152,39 +153,6 @@ function writeAll(port: number, block: Buffer, bytes: number): Promise<number> {
       reject(err);
     });
   });
-}
-
-/** Enrolls a device over MQTT the way an agent does, and returns its credentials. */
-async function enrollRaw(mqttUrl: string, ca: Buffer, token: string): Promise<{ deviceId: string; secret: string }> {
-  const nonce = `n${randomBytes(12).toString('hex')}`;
-  const client = await mqtt.connectAsync(mqttUrl, {
-    ca,
-    clientId: `enroll-${nonce}`,
-    username: 'enroll',
-    password: token,
-    reconnectPeriod: 0,
-  });
-  try {
-    const answer = new Promise<{ ok: boolean; deviceId?: string; secret?: string }>((resolve) =>
-      client.on('message', (_t, payload) => resolve(JSON.parse(payload.toString('utf8')))),
-    );
-    await client.subscribeAsync(topics.enrollResponse(nonce), { qos: 1 });
-    const facts = {
-      hostname: 'bench-raw',
-      os: 'bench',
-      kernel: 'bench',
-      arch: 'x64',
-      macs: [],
-      ips: [],
-      agentVersion: '0',
-    };
-    await client.publishAsync(topics.enrollRequest(nonce), JSON.stringify({ nonce, token, facts }), { qos: 1 });
-    const r = await answer;
-    if (!r.ok || !r.deviceId || !r.secret) throw new Error(`raw enrollment refused: ${JSON.stringify(r)}`);
-    return { deviceId: r.deviceId, secret: r.secret };
-  } finally {
-    await client.endAsync(true);
-  }
 }
 
 /** Publishes `bytes` in frame-sized QoS 1 messages, at most RAW_IN_FLIGHT unacknowledged; resolves at the last PUBACK. */

@@ -9,6 +9,7 @@
  *   a raw MQTT device publishing the same bytes in 64 KiB frames (QoS 1, 32 in flight) on its
  *   `tty/{sid}/out` topic through the same embedded broker, timed to the last PUBACK.
  */
+
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,6 +22,7 @@ import { type Summary, summarize } from '../stats.js';
 import { agentOnline, startBenchServer } from './admin-api.js';
 import { startBaselineBroker } from './baseline-broker.js';
 import type { Resources } from './proc.js';
+import { enrollRaw } from './raw-device.js';
 import type { Row } from './table.js';
 
 export interface TerminalBenchOptions {
@@ -271,39 +273,6 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
     mib: options.mib,
     seconds: (Date.now() - started) / 1000,
   };
-}
-
-/** Enrolls a device over MQTT as an agent does; its credentials. */
-async function enrollRaw(mqttUrl: string, ca: Buffer, token: string): Promise<{ deviceId: string; secret: string }> {
-  const nonce = `n${randomBytes(12).toString('hex')}`;
-  const client = await mqtt.connectAsync(mqttUrl, {
-    ca,
-    clientId: `enroll-${nonce}`,
-    username: 'enroll',
-    password: token,
-    reconnectPeriod: 0,
-  });
-  try {
-    const answer = new Promise<{ ok: boolean; deviceId?: string; secret?: string }>((resolve) =>
-      client.on('message', (_t, payload) => resolve(JSON.parse(payload.toString('utf8')))),
-    );
-    await client.subscribeAsync(topics.enrollResponse(nonce), { qos: 1 });
-    const facts = {
-      hostname: 'bench-raw',
-      os: 'bench',
-      kernel: 'bench',
-      arch: 'x64',
-      macs: [],
-      ips: [],
-      agentVersion: '0',
-    };
-    await client.publishAsync(topics.enrollRequest(nonce), JSON.stringify({ nonce, token, facts }), { qos: 1 });
-    const r = await answer;
-    if (!r.ok || !r.deviceId || !r.secret) throw new Error(`raw enrollment refused: ${JSON.stringify(r)}`);
-    return { deviceId: r.deviceId, secret: r.secret };
-  } finally {
-    await client.endAsync(true);
-  }
 }
 
 const median = (xs: readonly number[]): number => {
