@@ -14,8 +14,8 @@ import { StringDecoder } from 'node:string_decoder';
 import { type AppExit, type AppState, type AppStatus, MAX_LOG_LINE_BYTES, OutpostError } from '@outpost/protocol';
 import type { Logger } from '../log.js';
 import type { LineRing } from '../log-ring.js';
+import { groupAlive, processStartTime, spawnError, terminateGroup } from '../process-group.js';
 import { writeFileAtomic } from '../state.js';
-import { groupAlive, processStartTime, terminateGroup } from './process-group.js';
 import { type AppManifest, appDir, commandLine, filesDir } from './store.js';
 
 export interface SupervisorTuning {
@@ -58,16 +58,6 @@ function childEnv(m: AppManifest): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OUTPOST_AGENT_')) env[k] = v;
   return { ...env, ...m.env, OUTPOST_APP_NAME: m.name };
-}
-
-function spawnError(err: unknown, program: string): OutpostError {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new OutpostError('E_NOT_FOUND', `program not found: ${program}`);
-  if (code === 'EACCES' || code === 'EPERM') return new OutpostError('E_DENIED', `permission denied: ${program}`);
-  if (code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_ARG_TYPE') {
-    return new OutpostError('E_BAD_ARGS', 'arguments, cwd and env must not contain NUL bytes');
-  }
-  return new OutpostError('E_INTERNAL', `could not start ${program}`);
 }
 
 /** Splits one pipe into lines for the ring; a line longer than the limit is cut into pieces. */

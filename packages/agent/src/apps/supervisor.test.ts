@@ -12,7 +12,7 @@ import type { AppStatus, AppsInstallArgs } from '@outpost/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { agentConfig } from '../config.js';
 import { silentLogger } from '../log.js';
-import { groupAlive } from './process-group.js';
+import { groupAlive } from '../process-group.js';
 import type { SupervisorTuning } from './supervised.js';
 import { AppSupervisor } from './supervisor.js';
 

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { type AppStatus, type AppsInstallArgs, OutpostError } from '@outpost/protocol';
 import type { CapabilityHost } from '../capabilities/capability.js';
 import { DEFAULT_APP_LOG_BYTES, LineRing, type RingLine } from '../log-ring.js';
+import { processStartTime, terminateGroup } from '../process-group.js';
 import { writeFileAtomic } from '../state.js';
-import { processStartTime, terminateGroup } from './process-group.js';
 import { appDir, checkAppName, commitInstall, prepareInstall, readManifests, removeApp } from './store.js';
 import {
   type AppHost,

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { type ExecArgs, type ExecResult, MAX_PAYLOAD_BYTES, OutpostError } from '@outpost/protocol';
+import { killGroup, spawnError } from '../process-group.js';
 import { action, type Capability, type CommandContext, isCancelled, type OutputStream } from './capability.js';
 import { findInterpreter, writeScriptFile } from './script-file.js';
 
@@ -54,26 +55,6 @@ function checkCwd(cwd: string): void {
     throw new OutpostError('E_NOT_FOUND', `working directory not found: ${cwd}`);
   }
   if (!isDir) throw new OutpostError('E_NOT_FOUND', `working directory is not a directory: ${cwd}`);
-}
-
-function spawnError(err: unknown, program: string): OutpostError {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new OutpostError('E_NOT_FOUND', `program not found: ${program}`);
-  if (code === 'EACCES' || code === 'EPERM') return new OutpostError('E_DENIED', `permission denied: ${program}`);
-  if (code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_ARG_TYPE') {
-    return new OutpostError('E_BAD_ARGS', 'arguments, cwd and env must not contain NUL bytes');
-  }
-  return new OutpostError('E_INTERNAL', `could not start ${program}`);
-}
-
-/** Signals a whole process group; false when it no longer exists. */
-function killGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function runProgram(args: ExecArgs, ctx: CommandContext): Promise<ExecResult> {

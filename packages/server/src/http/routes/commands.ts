@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandView } from '../../services/commands.js';
 import type { Services } from '../../services/index.js';
 import type { AuditNote } from '../auth.js';
+import { openEventStream } from '../sse.js';
 import { deviceAction } from './device-action.js';
 
 const { Command, CommandEventsQuery, DeviceRef, errors, IdParam, listOf, SendCommandBody, SendCommandQuery } = api;
@@ -128,30 +129,17 @@ export async function commandRoutes(app: FastifyInstance, { services }: { servic
     },
     async (req, reply) => {
       await commands.get(req.params.id, req.actor); // 404 before we switch to a stream
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
-      let unsubscribe = () => {};
-      const close = () => {
-        clearInterval(keepalive);
-        unsubscribe();
-        res.end();
-      };
-      req.raw.on('close', close);
+      const events = openEventStream(req, reply);
+      let unsubscribe: (() => void) | null = null;
+      events.onEnd(() => unsubscribe?.());
       unsubscribe = await commands.stream(req.params.id, req.query.after ?? -1, (e) => {
-        if (e.type === 'output') send('output', e.chunk);
+        if (e.type === 'output') events.send('output', e.chunk);
         else {
-          send('end', e.command);
-          close();
+          events.send('end', e.command);
+          events.close();
         }
       });
+      if (events.closed) unsubscribe();
     },
   );
 }

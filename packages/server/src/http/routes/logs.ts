@@ -9,6 +9,7 @@ import { api, check, LogLine, OutpostError } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services/index.js';
 import { iso } from '../../services/time.js';
+import { openEventStream } from '../sse.js';
 import { runOnDevice } from './device-action.js';
 
 const { DeviceRef, errors, LogsQuery, LogsView } = api;
@@ -94,28 +95,14 @@ export async function logRoutes(app: FastifyInstance, { services }: { services: 
         req.actor,
       );
 
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-        'x-outpost-command': command.id,
-      });
-      const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      const events = openEventStream(req, reply, { 'x-outpost-command': command.id });
+      const send = events.send;
       send('start', { commandId: command.id });
-      const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
       let ended = false;
-      let unsubscribe = () => {};
-      const close = () => {
-        clearInterval(keepalive);
-        unsubscribe();
-        res.end();
-      };
-      req.raw.on('close', () => {
-        close();
-        if (ended) return;
+      let unsubscribe: (() => void) | null = null;
+      events.onEnd((byClient) => {
+        unsubscribe?.();
+        if (!byClient || ended) return;
         ended = true;
         // The reader left: stop the follow on the device instead of letting it run to maxSeconds.
         services.commands
@@ -142,8 +129,9 @@ export async function logRoutes(app: FastifyInstance, { services }: { services: 
         }
         ended = true;
         send('end', e.command);
-        close();
+        events.close();
       });
+      if (events.closed) unsubscribe();
     },
   );
 }

@@ -1,9 +1,22 @@
 /**
- * Process groups of supervised apps: signalling a whole group, telling whether
- * any live (non-zombie) member is left, waiting for it to empty, and a process's
- * start time from /proc so a recorded pid is never mistaken for a reused one.
+ * Process groups of exec runs and supervised apps: starting errors as coded
+ * errors, signalling a whole group, telling whether any live (non-zombie) member
+ * is left, waiting for it to empty, and a process's start time from /proc so a
+ * recorded pid is never mistaken for a reused one.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { OutpostError } from '@outpost/protocol';
+
+/** Why a program could not start, as a coded error that names only the program. */
+export function spawnError(err: unknown, program: string): OutpostError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new OutpostError('E_NOT_FOUND', `program not found: ${program}`);
+  if (code === 'EACCES' || code === 'EPERM') return new OutpostError('E_DENIED', `permission denied: ${program}`);
+  if (code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_ARG_TYPE') {
+    return new OutpostError('E_BAD_ARGS', 'arguments, cwd and env must not contain NUL bytes');
+  }
+  return new OutpostError('E_INTERNAL', `could not start ${program}`);
+}
 
 /** Signals a whole process group; false when it no longer exists. */
 export function killGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
