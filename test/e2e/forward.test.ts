@@ -356,6 +356,10 @@ describe('outpost forward', () => {
     expect(upgrade).toBe(403);
     const commands = await asAdmin(ts, 'GET', `/devices/${device}/commands`);
     expect(commands.items.filter((c: any) => c.createdBy === 'user:vera')).toEqual([]);
+    // Each refusal is in the audit log as a refused forward.open.
+    const refused = (await asAdmin(ts, 'GET', '/audit?action=forward.open&actor=vera')).items;
+    expect(refused.length).toBeGreaterThanOrEqual(2);
+    for (const a of refused) expect(a).toMatchObject({ result: 'error', errorCode: 'E_DENIED' });
   });
 
   it('refuses bad specs and unknown devices with one clear line', async () => {

@@ -9,7 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ApiClient } from '../../packages/cli/src/api.js';
 import { openStreamSocket } from '../../packages/cli/src/stream-socket.js';
-import { onlineAgent, runCli, startTestServer, type TestAgent, type TestServer, tempDir } from '../helpers.js';
+import {
+  onlineAgent,
+  runCli,
+  startTestServer,
+  type TestAgent,
+  type TestServer,
+  tempDir,
+  waitUntil,
+} from '../helpers.js';
 
 let ts: TestServer;
 let agent: TestAgent;
@@ -63,6 +71,12 @@ describe('terminal access, audit and recordings', () => {
     const refused = openStreamSocket(vc, `/devices/${deviceId}/terminal`, { cols: 80, rows: 24 });
     await expect(refused.opened).rejects.toMatchObject({ code: 'E_DENIED', status: 403 });
     await vc.close();
+    // The refusal is in the audit log too, with who tried and on which device.
+    const audit = await waitUntil(async () => {
+      const rows = (await ts.api('GET', '/audit?action=terminal.open&actor=term-viewer')).body.items as any[];
+      return rows.find((a) => a.result === 'error');
+    }, 'refused terminal in the audit log');
+    expect(audit).toMatchObject({ deviceId, result: 'error', errorCode: 'E_DENIED' });
     const operator = await user('term-operator', 'operator');
     const oc = clientFor(operator.token);
     const r = await oneOff(oc, ['sh', '-c', 'echo operator-was-here']);

@@ -54,6 +54,11 @@ declare module 'fastify' {
     permission?: Permission;
     /** Audit action name, e.g. `device.accept`; required on state-changing routes. */
     audit?: string;
+    /**
+     * Audit action for refused requests only, on routes whose service audits the
+     * allowed ones itself with richer details (the terminal and forward WebSockets).
+     */
+    auditRefused?: string;
   }
   interface FastifyRequest {
     actor: Actor;
@@ -136,7 +141,8 @@ export function installAuth(app: FastifyInstance, services: Services): void {
     }
   });
   app.addHook('onResponse', async (req, reply) => {
-    const action = req.routeOptions.config?.audit;
+    const cfg = req.routeOptions.config;
+    const action = cfg?.audit ?? (reply.statusCode >= 400 ? cfg?.auditRefused : undefined);
     if (!action) return;
     const params = (req.params ?? {}) as Record<string, string>;
     const note = req.auditNote ?? {};

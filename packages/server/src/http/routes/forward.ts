@@ -19,7 +19,7 @@ export async function forwardRoutes(app: FastifyInstance, { services }: { servic
   app.route<{ Params: api.DeviceRef; Querystring: api.ForwardQuery }>({
     method: 'GET',
     url: '/devices/:device/forward',
-    config: { permission: 'commands:run' },
+    config: { permission: 'commands:run', auditRefused: 'forward.open' },
     schema: {
       summary: 'Forward one TCP connection to a port the device can reach (WebSocket)',
       description:

@@ -52,7 +52,7 @@ export async function terminalRoutes(app: FastifyInstance, { services }: { servi
   app.route<{ Params: api.DeviceRef; Querystring: api.TerminalQuery }>({
     method: 'GET',
     url: '/devices/:device/terminal',
-    config: { permission: 'terminal:open' },
+    config: { permission: 'terminal:open', auditRefused: 'terminal.open' },
     schema: {
       summary: 'Open an interactive terminal on the device (WebSocket)',
       description:
