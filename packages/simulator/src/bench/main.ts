@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: the command round trip through the API against raw MQTT, the
- * server's memory per connected device, and an idle agent's memory and CPU,
- * measured in one run and printed as one table with the machine's notes
- * (docs/benchmarks.md explains the method).
+ * server's memory per connected device, an idle agent's memory and CPU, file
+ * transfer, port-forward and terminal throughput and the keystroke echo, each
+ * against its raw-MQTT baseline, measured in one run and printed as one table
+ * with the machine's notes (docs/benchmarks.md explains the method).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -27,19 +28,15 @@ const USAGE = `Usage: npm run bench -- [options]
   --agent-node-flags=F
                    node/V8 flags for the idle agent and its bare Node.js baseline, space-separated
                    in one argument (e.g. --agent-node-flags=--lite-mode; default none, as shipped)
-  --only NAME      roundtrip, memory, agent (an idle agent's RSS and CPU), or breakdown
-                   (where a device's memory goes, layer by layer; not part of the default run)
+  --only NAME      one part: roundtrip, memory, agent (an idle agent's RSS and CPU), files,
+                   forward, terminal, or breakdown (where a device's memory goes, layer by
+                   layer; not part of the default run)
   --file-mib N     size of the file moved by the files benchmark, MiB (default 128)
   --file-reps N    measured transfers of each kind in the files benchmark (default 3)
-  --only files     file upload and download throughput against raw MQTT (not part of the default run)
   --forward-mib N  bytes moved by each port-forward transfer, MiB (default 64)
   --forward-reps N measured transfers of each kind in the forward benchmark (default 3)
-  --only forward   port-forward throughput (outpost forward) against raw MQTT through the same broker
-                   (not part of the default run)
   --terminal-mib N bytes of each terminal throughput transfer, MiB (default 64)
   --terminal-reps N measured transfers of each kind in the terminal benchmark (default 3)
-  --only terminal  keystroke echo and output throughput of a terminal against raw MQTT
-                   (not part of the default run)
   --markdown       also print the table as Markdown
   --json FILE      also write every number as JSON
 `;
@@ -308,19 +305,19 @@ async function main(): Promise<number> {
         );
 
   const files: FilesBenchResult | undefined =
-    only === 'files'
+    only === undefined || only === 'files'
       ? await scoped((resources) => runFiles({ mib: fileMib, repetitions: fileReps, resources, progress }))
       : undefined;
 
   const forward: ForwardBenchResult | undefined =
-    only === 'forward'
+    only === undefined || only === 'forward'
       ? await scoped((resources) =>
           runForward({ mib: forwardMib, repetitions: forwardReps, parallel: 8, resources, progress }),
         )
       : undefined;
 
   const terminal: TerminalBenchResult | undefined =
-    only === 'terminal'
+    only === undefined || only === 'terminal'
       ? await scoped((resources) =>
           runTerminal({ iterations, warmup, mib: terminalMib, repetitions: terminalReps, resources, progress }),
         )
