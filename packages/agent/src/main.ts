@@ -4,10 +4,11 @@
  * the user must fix print one line and exit 2.
  */
 import { type AgentHandle, startAgent } from './agent.js';
-import { ConfigError, resolveConfig, USAGE } from './config.js';
+import { ConfigError, resolveConfig } from './config.js';
 import { EnrollmentRejected } from './enroll.js';
 import { createLogger } from './log.js';
 import { LineRing, ringSink } from './log-ring.js';
+import { USAGE } from './usage.js';
 import { AGENT_VERSION } from './version.js';
 
 /** Hard limit for a stop; past it the process exits anyway. */
