@@ -2,14 +2,14 @@
  * The permission matrix: every registered route × every role (admin, operator,
  * viewer, anonymous) × in/out of device scope, against the real server (real
  * services, SQLite, broker and agent processes) through `app.inject()`. The
- * `routes` table below is the spec: a route added without a row here, or with a
- * permission other than its row's, fails the first test.
+ * route table in test/permission-matrix.ts is the spec: a route added without a
+ * row there, or with a permission other than its row's, fails the first test.
  */
 import { randomBytes } from 'node:crypto';
 import { topics } from '@outpost/protocol';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { agentFile, agentFiles, payloadUrl } from '../../../../test/files-fixtures.js';
+import { agentFiles } from '../../../../test/files-fixtures.js';
 import {
   onlineAgent,
   rawClient,
@@ -18,6 +18,13 @@ import {
   type TestAgent,
   type TestServer,
 } from '../../../../test/helpers.js';
+import {
+  type Call,
+  type CallContext,
+  matrixRoutes,
+  type Principal,
+  type Row,
+} from '../../../../test/permission-matrix.js';
 import type { Role } from '../actor.js';
 import { installAuth, type Permission, permissions } from './auth.js';
 
@@ -40,39 +47,6 @@ vi.mock('fastify', async (importOriginal) => {
   };
   return { ...actual, default: recording, fastify: recording };
 });
-
-type Principal = {
-  label: string;
-  role: Role | null;
-  /** Bearer token or session cookie (+ CSRF token for state changes). */
-  auth: { token: string } | { cookie: string; csrf: string } | null;
-  user?: { name: string; password: string };
-};
-
-interface CallContext {
-  p: Principal;
-  /** True when the principal holds the route's permission: only then do calls make real things to act on. */
-  allowed: boolean;
-  target: 'in' | 'out';
-}
-interface Call {
-  url: string;
-  body?: unknown;
-  /** Replaces the principal's credentials (a throwaway session for logout). */
-  auth?: Principal['auth'];
-  /** Extra request headers (a raw upload's content type). */
-  headers?: Record<string, string>;
-}
-
-interface Row {
-  access: 'public' | Permission;
-  audit?: string;
-  /** The device (or command) the route acts on: outside the caller's scope it must be 404 E_NOT_FOUND. */
-  scoped?: true;
-  /** Status of an allowed call (in scope). */
-  ok: number;
-  call: (c: CallContext) => Call | Promise<Call>;
-}
 
 const V1 = '/api/v1';
 const PASSWORD = 'matrix-password-123';
@@ -189,542 +163,28 @@ const get = (url: string | ((c: CallContext) => string)) => (c: CallContext) => 
   url: typeof url === 'string' ? url : url(c),
 });
 
-/** Every route the server registers, as `METHOD /url`; HEAD routes mirror their GET (checked separately). */
-const routes: Record<string, Row> = {
-  // Public: the API description, the MQTT WebSocket, liveness, and the ways to log in.
-  'GET /api/docs': { access: 'public', ok: 200, call: get('/api/docs') },
-  // swagger-ui redirects its own index page to /api/docs/.
-  'GET /api/docs/static/index.html': { access: 'public', ok: 302, call: get('/api/docs/static/index.html') },
-  'GET /api/docs/static/swagger-initializer.js': {
-    access: 'public',
-    ok: 200,
-    call: get('/api/docs/static/swagger-initializer.js'),
-  },
-  'GET /api/docs/json': { access: 'public', ok: 200, call: get('/api/docs/json') },
-  'GET /api/docs/yaml': { access: 'public', ok: 200, call: get('/api/docs/yaml') },
-  'GET /api/docs/static/*': { access: 'public', ok: 200, call: get('/api/docs/static/swagger-ui.css') },
-  // A plain GET is not a WebSocket upgrade: nothing to serve, and no credentials asked.
-  'GET /mqtt': { access: 'public', ok: 404, call: get('/mqtt') },
-  [`GET ${V1}/health`]: { access: 'public', ok: 200, call: get(`${V1}/health`) },
-  // Public POSTs take no credentials: an empty body reaches validation (400), not authentication.
-  [`POST ${V1}/auth/login`]: {
-    access: 'public',
-    audit: 'auth.login',
-    ok: 400,
-    call: () => ({ url: `${V1}/auth/login`, body: {} }),
-  },
-  [`POST ${V1}/auth/token`]: {
-    access: 'public',
-    audit: 'auth.token',
-    ok: 400,
-    call: () => ({ url: `${V1}/auth/token`, body: {} }),
-  },
-  [`POST ${V1}/auth/accept-invitation`]: {
-    access: 'public',
-    audit: 'invitation.accept',
-    ok: 400,
-    call: () => ({ url: `${V1}/auth/accept-invitation`, body: {} }),
-  },
-
-  // Every signed-in caller, about themselves.
-  [`POST ${V1}/auth/logout`]: {
-    access: 'self:write',
-    audit: 'auth.logout',
-    ok: 204,
-    call: async (c) => ({
-      url: `${V1}/auth/logout`,
-      // Logging out a session principal would end it for the rest of the matrix: use a throwaway one.
-      ...(c.allowed && c.p.auth && 'cookie' in c.p.auth ? { auth: await ownSession(c.p) } : {}),
-    }),
-  },
-  [`POST ${V1}/auth/password`]: {
-    access: 'self:write',
-    audit: 'auth.password',
-    ok: 200,
-    call: (c) => ({
-      url: `${V1}/auth/password`,
-      body: { current: c.p.user?.password ?? PASSWORD, new: c.p.user?.password ?? PASSWORD },
-    }),
-  },
-  [`GET ${V1}/whoami`]: { access: 'self:read', ok: 200, call: get(`${V1}/whoami`) },
-  [`GET ${V1}/sessions`]: { access: 'self:read', ok: 200, call: get(`${V1}/sessions`) },
-  [`DELETE ${V1}/sessions/:id`]: {
-    access: 'self:write',
-    audit: 'session.end',
-    ok: 204,
-    call: async (c) => ({ url: `${V1}/sessions/${c.allowed ? (await ownSession(c.p)).id : 's-nosuchsession'}` }),
-  },
-  [`POST ${V1}/api-tokens`]: {
-    access: 'self:write',
-    audit: 'api-token.create',
-    ok: 201,
-    call: () => ({ url: `${V1}/api-tokens`, body: { name: unique('matrix'), tags: ['lab'] } }),
-  },
-  [`GET ${V1}/api-tokens`]: { access: 'self:read', ok: 200, call: get(`${V1}/api-tokens`) },
-  [`DELETE ${V1}/api-tokens/:id`]: {
-    access: 'self:write',
-    audit: 'api-token.revoke',
-    ok: 204,
-    call: async (c) => {
-      if (!c.allowed) return { url: `${V1}/api-tokens/tok-nosuchtoken` };
-      const made = await inject('POST', { url: `${V1}/api-tokens`, body: { name: unique('doomed') } }, c.p.auth);
-      return { url: `${V1}/api-tokens/${made.json().id}` };
-    },
-  },
-
-  // Admins: users and invitations, the audit log.
-  [`GET ${V1}/users`]: { access: 'users:read', ok: 200, call: get(`${V1}/users`) },
-  [`PATCH ${V1}/users/:user`]: {
-    access: 'users:write',
-    audit: 'user.update',
-    ok: 200,
-    call: () => ({ url: `${V1}/users/${fx.bystander}`, body: { tags: ['lab'] } }),
-  },
-  [`DELETE ${V1}/users/:user`]: {
-    access: 'users:write',
-    audit: 'user.delete',
-    ok: 204,
-    call: async (c) => {
-      const name = unique('doomed-user');
-      if (c.allowed) await inviteAndAccept(name, 'viewer');
-      return { url: `${V1}/users/${name}` };
-    },
-  },
-  [`POST ${V1}/invitations`]: {
-    access: 'users:write',
-    audit: 'user.invite',
-    ok: 201,
-    call: () => ({ url: `${V1}/invitations`, body: { name: unique('invitee'), role: 'viewer' } }),
-  },
-  [`GET ${V1}/invitations`]: { access: 'users:read', ok: 200, call: get(`${V1}/invitations`) },
-  [`DELETE ${V1}/invitations/:id`]: {
-    access: 'users:write',
-    audit: 'invitation.revoke',
-    ok: 200,
-    call: async (c) => ({
-      url: `${V1}/invitations/${c.allowed ? (await admin('POST', '/invitations', { name: unique('revokee'), role: 'viewer' })).id : 'inv-nosuchinvite'}`,
-    }),
-  },
-  [`GET ${V1}/audit`]: { access: 'audit:read', ok: 200, call: get(`${V1}/audit`) },
-
-  // Terminals (routes/terminal.ts): without the WebSocket upgrade the route makes its checks
-  // (role, scope, device online), then answers 400; recordings are for admins.
-  [`GET ${V1}/devices/:device/terminal`]: {
-    access: 'terminal:open',
-    scoped: true,
-    ok: 400,
-    call: get((c) => `${V1}/devices/${dev(c)}/terminal`),
-  },
-  [`GET ${V1}/terminal-sessions`]: { access: 'terminal:recordings', ok: 200, call: get(`${V1}/terminal-sessions`) },
-  [`GET ${V1}/terminal-sessions/:id/recording`]: {
-    access: 'terminal:recordings',
-    ok: 404,
-    call: get(`${V1}/terminal-sessions/s-nosuchsession/recording`),
-  },
-
-  // Enrollment tokens.
-  [`POST ${V1}/enrollment-tokens`]: {
-    access: 'enrollment:write',
-    audit: 'enrollment-token.create',
-    ok: 201,
-    call: () => ({ url: `${V1}/enrollment-tokens`, body: { tags: ['lab'] } }),
-  },
-  [`GET ${V1}/enrollment-tokens`]: { access: 'enrollment:read', ok: 200, call: get(`${V1}/enrollment-tokens`) },
-  [`DELETE ${V1}/enrollment-tokens/:id`]: {
-    access: 'enrollment:write',
-    audit: 'enrollment-token.revoke',
-    ok: 200,
-    call: async (c) => ({
-      url: `${V1}/enrollment-tokens/${c.allowed ? (await admin('POST', '/enrollment-tokens', {})).id : 'et-nosuchtoken'}`,
-    }),
-  },
-
-  // Devices: each acts on one device, which must be in the caller's scope.
-  [`GET ${V1}/devices`]: { access: 'devices:read', ok: 200, call: get(`${V1}/devices`) },
-  [`GET ${V1}/devices/:device`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}`),
-  },
-  // Accepting an accepted device changes nothing, so the real lab device serves.
-  [`POST ${V1}/devices/:device/accept`]: {
-    access: 'devices:write',
-    audit: 'device.accept',
-    scoped: true,
-    ok: 200,
-    call: (c) => ({ url: `${V1}/devices/${dev(c)}/accept` }),
-  },
-  [`POST ${V1}/devices/:device/reject`]: {
-    access: 'devices:write',
-    audit: 'device.reject',
-    scoped: true,
-    ok: 200,
-    call: async (c) => ({ url: `${V1}/devices/${await sacrificial(c)}/reject` }),
-  },
-  [`POST ${V1}/devices/:device/revoke`]: {
-    access: 'devices:write',
-    audit: 'device.revoke',
-    scoped: true,
-    ok: 200,
-    call: async (c) => ({ url: `${V1}/devices/${await sacrificial(c)}/revoke` }),
-  },
-  [`PATCH ${V1}/devices/:device`]: {
-    access: 'devices:write',
-    audit: 'device.update',
-    scoped: true,
-    ok: 200,
-    // Out of scope, this would pull the prod device into the caller's scope.
-    call: (c) => ({ url: `${V1}/devices/${dev(c)}`, body: { tags: ['lab'] } }),
-  },
-  [`DELETE ${V1}/devices/:device`]: {
-    access: 'devices:write',
-    audit: 'device.delete',
-    scoped: true,
-    ok: 204,
-    call: async (c) => ({ url: `${V1}/devices/${await sacrificial(c)}` }),
-  },
-  [`GET ${V1}/devices/:device/presence`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}/presence`),
-  },
-
-  // Capability routes (device-action.ts): a command on an online device in scope, answered in the request.
-  [`GET ${V1}/devices/:device/info`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}/info`),
-  },
-  // Port forwarding (routes/forward.ts): without a WebSocket upgrade, the check the CLI makes before it listens.
-  [`GET ${V1}/devices/:device/forward`]: {
-    access: 'commands:run',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}/forward?host=localhost&port=22`),
-  },
-  // Metrics (routes/metrics.ts): history and the stored last sample, read on the server; live asks the agent.
-  [`GET ${V1}/devices/:device/metrics`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}/metrics?series=cpu`),
-  },
-  [`GET ${V1}/devices/:device/metrics/latest`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: async (c) => {
-      // The lab agent heartbeats every second; its first stored sample is what this reads.
-      if (c.target === 'in')
-        await vi.waitFor(async () => expect((await admin('GET', `/devices/${fx.lab}`)).metrics).not.toBeNull(), {
-          timeout: 15_000,
-        });
-      return { url: `${V1}/devices/${dev(c)}/metrics/latest` };
-    },
-  },
-  [`GET ${V1}/devices/:device/metrics/live`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}/metrics/live`),
-  },
-  // Processes, services, power (routes/processes.ts, services.ts, power.ts). The signal is CONT to the
-  // prod agent's process (harmless); the lab agent has no systemd, so service routes answer 501 E_UNSUPPORTED;
-  // reboot/shutdown are scheduled an hour out and cancelled before each call, and both agents run with
-  // OUTPOST_AGENT_POWER_COMMAND=/bin/true, so nothing can ever reboot this machine.
-  [`GET ${V1}/devices/:device/processes`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}/processes?fast=true&limit=5`),
-  },
-  [`POST ${V1}/devices/:device/processes/:pid/signal`]: {
-    access: 'commands:run',
-    audit: 'process.signal',
-    scoped: true,
-    ok: 200,
-    call: (c) => ({ url: `${V1}/devices/${dev(c)}/processes/${agents[1]?.proc.pid}/signal`, body: { signal: 'CONT' } }),
-  },
-  [`GET ${V1}/devices/:device/services`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 501,
-    call: get((c) => `${V1}/devices/${dev(c)}/services`),
-  },
-  [`GET ${V1}/devices/:device/services/:unit`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 501,
-    call: get((c) => `${V1}/devices/${dev(c)}/services/ssh.service`),
-  },
-  ...Object.fromEntries(
-    ['start', 'stop', 'restart', 'enable', 'disable'].map((act): [string, Row] => [
-      `POST ${V1}/devices/:device/services/:unit/${act}`,
-      {
-        access: 'commands:run',
-        audit: `service.${act}`,
-        scoped: true,
-        ok: 501,
-        call: (c) => ({ url: `${V1}/devices/${dev(c)}/services/ssh.service/${act}` }),
-      },
-    ]),
-  ),
-  ...Object.fromEntries(
-    ['reboot', 'shutdown'].map((act): [string, Row] => [
-      `POST ${V1}/devices/:device/${act}`,
-      {
-        access: 'commands:run',
-        audit: `device.${act}`,
-        scoped: true,
-        ok: 200,
-        call: async (c) => {
-          if (c.allowed && c.target === 'in') await admin('POST', `/devices/${fx.lab}/power/cancel`);
-          return { url: `${V1}/devices/${dev(c)}/${act}`, body: { delaySeconds: 3600, reason: 'permission matrix' } };
-        },
-      },
-    ]),
-  ),
-  [`POST ${V1}/devices/:device/power/cancel`]: {
-    access: 'commands:run',
-    audit: 'device.power-cancel',
-    scoped: true,
-    ok: 200,
-    call: (c) => ({ url: `${V1}/devices/${dev(c)}/power/cancel` }),
-  },
-  [`GET ${V1}/devices/:device/power`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}/power`),
-  },
-  // Files (routes/files.ts): paths inside the lab agent's own data folder (`<stateDir>/files`), made here when needed.
-  [`GET ${V1}/devices/:device/files`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}/files?path=${encodeURIComponent(labFiles())}`),
-  },
-  [`POST ${V1}/devices/:device/files/mkdir`]: {
-    access: 'commands:run',
-    audit: 'file.mkdir',
-    scoped: true,
-    ok: 200,
-    call: (c) => ({
-      url: `${V1}/devices/${dev(c)}/files/mkdir`,
-      body: { path: `${labFiles()}/${unique('made')}/x`, recursive: true },
-    }),
-  },
-  [`POST ${V1}/devices/:device/files/move`]: {
-    access: 'commands:run',
-    audit: 'file.move',
-    scoped: true,
-    ok: 200,
-    call: (c) => {
-      const from = c.allowed ? agentFile(labState(), unique('moved')) : `${labFiles()}/nothing`;
-      return { url: `${V1}/devices/${dev(c)}/files/move`, body: { from, to: `${from}-renamed` } };
-    },
-  },
-  [`DELETE ${V1}/devices/:device/files`]: {
-    access: 'commands:run',
-    audit: 'file.delete',
-    scoped: true,
-    ok: 200,
-    // allowed: false still names a real directory: a call that wrongly got through would show.
-    call: (c) => {
-      const path = c.allowed ? agentFile(labState(), unique('doomed-file')) : agentFile(labState(), 'kept', 'dir');
-      return { url: `${V1}/devices/${dev(c)}/files?path=${encodeURIComponent(path)}` };
-    },
-  },
-  [`GET ${V1}/devices/:device/files/upload-status`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: get(
-      (c) =>
-        `${V1}/devices/${dev(c)}/files/upload-status?path=${encodeURIComponent(`${labFiles()}/up`)}&transfer=matrix-transfer`,
-    ),
-  },
-  // A raw octet-stream body, streamed to the device over a byte stream.
-  [`PUT ${V1}/devices/:device/files/content`]: {
-    access: 'commands:run',
-    audit: 'file.upload',
-    scoped: true,
-    ok: 200,
-    call: (c) => ({
-      url: `${V1}/devices/${dev(c)}/files/content?${new URLSearchParams({
-        path: `${labFiles()}/${unique('uploaded')}`,
-        size: '5',
-        sha256: HELLO_SHA256,
-        transfer: unique('matrix-upload'),
-      })}`,
-      body: Buffer.from('hello'),
-      headers: { 'content-type': 'application/octet-stream' },
-    }),
-  },
-  [`GET ${V1}/devices/:device/files/content`]: {
-    access: 'commands:run',
-    audit: 'file.download',
-    scoped: true,
-    ok: 200,
-    call: get(
-      (c) => `${V1}/devices/${dev(c)}/files/content?path=${encodeURIComponent(agentFile(labState(), 'readable'))}`,
-    ),
-  },
-  [`POST ${V1}/devices/:device/files/fetch`]: {
-    access: 'commands:run',
-    audit: 'file.fetch',
-    scoped: true,
-    ok: 200,
-    call: async (c) => ({
-      url: `${V1}/devices/${dev(c)}/files/fetch`,
-      body: { url: await payloadUrl(), path: `${labFiles()}/${unique('fetched')}` },
-    }),
-  },
-
-  // Commands: on a device in scope; a command of a device out of scope does not exist for the caller.
-  [`POST ${V1}/devices/:device/commands`]: {
-    access: 'commands:run',
-    audit: 'command.send',
-    scoped: true,
-    ok: 202,
-    call: (c) => ({ url: `${V1}/devices/${dev(c)}/commands`, body: { capability: 'system', action: 'ping' } }),
-  },
-  [`GET ${V1}/devices/:device/commands`]: {
-    access: 'commands:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}/commands`),
-  },
-  [`GET ${V1}/commands/:id`]: {
-    access: 'commands:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/commands/${cmd(c)}`),
-  },
-  // The SSE stream: the command is finished, so an allowed stream ends at once with its `end` event.
-  [`GET ${V1}/commands/:id/events`]: {
-    access: 'commands:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/commands/${cmd(c)}/events`),
-  },
-
-  // Logs and supervised apps (routes/logs.ts, routes/apps.ts): commands on the lab agent; the app acted on is made once.
-  [`GET ${V1}/devices/:device/logs`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}/logs?source=agent&lines=5`),
-  },
-  [`POST ${V1}/commands/:id/cancel`]: {
-    access: 'commands:run',
-    audit: 'command.cancel',
-    scoped: true,
-    ok: 200,
-    // Allowed and in scope: a fresh long exec on the lab agent to stop.
-    call: async (c) => ({
-      url: `${V1}/commands/${c.allowed && c.target === 'in' ? (await sendCommand(ts, fx.lab, 'exec', 'run', { argv: ['sleep', '30'] }, 'wait=false')).body.id : cmd(c)}/cancel`,
-    }),
-  },
-  [`GET ${V1}/devices/:device/apps`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: get((c) => `${V1}/devices/${dev(c)}/apps`),
-  },
-  [`GET ${V1}/devices/:device/apps/:name`]: {
-    access: 'devices:read',
-    scoped: true,
-    ok: 200,
-    call: async (c) => ({ url: `${V1}/devices/${dev(c)}/apps/${await matrixApp()}` }),
-  },
-  [`POST ${V1}/devices/:device/apps`]: {
-    access: 'commands:run',
-    audit: 'app.install',
-    scoped: true,
-    ok: 200,
-    call: (c) => ({
-      url: `${V1}/devices/${dev(c)}/apps`,
-      body: { name: unique('matrix-app'), script: 'true', interpreter: 'sh', autostart: false },
-    }),
-  },
-  ...Object.fromEntries(
-    ['start', 'stop', 'restart'].map((verb): [string, Row] => [
-      `POST ${V1}/devices/:device/apps/:name/${verb}`,
-      {
-        access: 'commands:run',
-        audit: `app.${verb}`,
-        scoped: true,
-        ok: 200,
-        call: async (c) => ({ url: `${V1}/devices/${dev(c)}/apps/${await matrixApp()}/${verb}` }),
-      },
-    ]),
-  ),
-  [`DELETE ${V1}/devices/:device/apps/:name`]: {
-    access: 'commands:run',
-    audit: 'app.uninstall',
-    scoped: true,
-    ok: 200,
-    call: async (c) => {
-      if (!c.allowed || c.target === 'out') return { url: `${V1}/devices/${dev(c)}/apps/${await matrixApp()}` };
-      const doomed = unique('doomed-app');
-      await admin('POST', `/devices/${fx.lab}/apps`, {
-        name: doomed,
-        script: 'true',
-        interpreter: 'sh',
-        autostart: false,
-      });
-      return { url: `${V1}/devices/${dev(c)}/apps/${doomed}` };
-    },
-  },
-
-  // The script library: shared by every device, so not scoped; running one is a command on a device.
-  [`GET ${V1}/scripts`]: { access: 'scripts:read', ok: 200, call: get(`${V1}/scripts`) },
-  [`POST ${V1}/scripts`]: {
-    access: 'scripts:write',
-    audit: 'script.create',
-    ok: 201,
-    call: () => ({ url: `${V1}/scripts`, body: { name: unique('matrix-script'), interpreter: 'sh', content: 'true' } }),
-  },
-  [`GET ${V1}/scripts/:name`]: { access: 'scripts:read', ok: 200, call: get(`${V1}/scripts/${SCRIPT}`) },
-  [`PUT ${V1}/scripts/:name`]: {
-    access: 'scripts:write',
-    audit: 'script.update',
-    ok: 200,
-    call: () => ({ url: `${V1}/scripts/${SCRIPT}`, body: { content: `echo ${unique('edit')}` } }),
-  },
-  [`DELETE ${V1}/scripts/:name`]: {
-    access: 'scripts:write',
-    audit: 'script.delete',
-    ok: 204,
-    call: async (c) => {
-      if (!c.allowed) return { url: `${V1}/scripts/${SCRIPT}` };
-      const doomed = unique('doomed-script');
-      await admin('POST', '/scripts', { name: doomed, interpreter: 'sh', content: 'true' });
-      return { url: `${V1}/scripts/${doomed}` };
-    },
-  },
-  [`GET ${V1}/scripts/:name/versions`]: {
-    access: 'scripts:read',
-    ok: 200,
-    call: get(`${V1}/scripts/${SCRIPT}/versions`),
-  },
-  [`GET ${V1}/scripts/:name/versions/:version`]: {
-    access: 'scripts:read',
-    ok: 200,
-    call: get(`${V1}/scripts/${SCRIPT}/versions/1`),
-  },
-  [`POST ${V1}/devices/:device/scripts/:name/run`]: {
-    access: 'commands:run',
-    audit: 'script.run',
-    scoped: true,
-    ok: 202,
-    call: (c) => ({ url: `${V1}/devices/${dev(c)}/scripts/${SCRIPT}/run`, body: { params: { who: 'matrix' } } }),
-  },
-};
+const routes: Record<string, Row> = matrixRoutes({
+  V1,
+  PASSWORD,
+  SCRIPT,
+  HELLO_SHA256,
+  fx,
+  unique,
+  dev,
+  cmd,
+  get,
+  labState,
+  labFiles,
+  admin,
+  inviteAndAccept,
+  inject,
+  ownSession,
+  matrixApp,
+  sacrificial,
+  runningCommand: async () =>
+    (await sendCommand(ts, fx.lab, 'exec', 'run', { argv: ['sleep', '30'] }, 'wait=false')).body.id,
+  prodAgentPid: () => agents[1]?.proc.pid,
+});
 
 /** The app the apps rows act on: installed on the lab agent (stopped) the first time a row asks. */
 let matrixAppInstalled: Promise<string> | undefined;
