@@ -1,20 +1,5 @@
-/**
- * Schema cases for the logs, apps and command/cancel commands, run by
- * src/schemas.test.ts with the same assertions as every other command: full
- * examples pass, unknown, missing and mistyped fields are refused, and the
- * invalid values listed here (metacharacters in names, sources that are not
- * one of the four kinds) are refused with E_BAD_ARGS naming the field.
- */
-import type { TSchema } from '@sinclair/typebox';
 import { commands } from '../src/commands.js';
-
-type Obj = Record<string, unknown>;
-interface SchemaCase {
-  schema: TSchema;
-  full: Obj[];
-  valid?: unknown[];
-  invalid?: [string, unknown, string][];
-}
+import type { SchemaCase } from './schema-case.js';
 
 const line = { ts: 1_700_000_000_000, stream: 'stderr', level: 'warn', text: 'disk almost full' };
 const filters = { grep: 'error', level: 'info', since: 1_700_000_000_000 };

@@ -1,19 +1,5 @@
-/**
- * Schema cases for the processes, services and power commands, run by
- * src/schemas.test.ts with the same assertions as every other command: full
- * examples pass, unknown, missing and mistyped fields are refused, and the
- * invalid values listed here are refused with E_BAD_ARGS naming the field.
- */
-import type { TSchema } from '@sinclair/typebox';
 import { commands } from '../src/commands.js';
-
-type Obj = Record<string, unknown>;
-interface SchemaCase {
-  schema: TSchema;
-  full: Obj[];
-  valid?: unknown[];
-  invalid?: [string, unknown, string][];
-}
+import type { Obj, SchemaCase } from './schema-case.js';
 
 const processInfo = {
   pid: 4711,

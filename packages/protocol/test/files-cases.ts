@@ -1,19 +1,5 @@
-/**
- * Schema cases for the files commands (docs/protocol.md §Files), run by
- * src/schemas.test.ts with the same assertions as every other command: full
- * examples pass, unknown, missing and mistyped fields are refused, and the
- * invalid values listed here are refused with E_BAD_ARGS naming the field.
- */
-import type { TSchema } from '@sinclair/typebox';
 import { commands } from '../src/commands.js';
-
-type Obj = Record<string, unknown>;
-interface SchemaCase {
-  schema: TSchema;
-  full: Obj[];
-  valid?: unknown[];
-  invalid?: [string, unknown, string][];
-}
+import type { SchemaCase } from './schema-case.js';
 
 const sha = 'a'.repeat(64);
 const entry = { name: 'fw.bin', type: 'file', size: 1024, mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000_000 };
