@@ -113,18 +113,27 @@ export interface TestServer {
 
 export async function startTestServer(options: ServerOptions = {}, dataDir = tempDir()): Promise<TestServer> {
   const logFile = join(dataDir, 'server.log');
-  const open = async (extra: ServerOptions) =>
-    startServer({
-      dataDir,
-      httpPort: 0,
-      mqttPort: 0,
-      host: '127.0.0.1',
-      logLevel: 'debug',
-      logDestination: createWriteStream(logFile, { flags: 'a' }),
-      env: {},
-      ...options,
-      ...extra,
-    });
+  const open = async (extra: ServerOptions) => {
+    // The log is a debugging aid: a write after the temp dir is gone (a server that failed to
+    // start, then the file's clean-up) must not become an uncaught error that hides the real one.
+    const logDestination = createWriteStream(logFile, { flags: 'a' }).on('error', () => {});
+    try {
+      return await startServer({
+        dataDir,
+        httpPort: 0,
+        mqttPort: 0,
+        host: '127.0.0.1',
+        logLevel: 'debug',
+        logDestination,
+        env: {},
+        ...options,
+        ...extra,
+      });
+    } catch (err) {
+      logDestination.destroy();
+      throw err;
+    }
+  };
   let server = await open({});
   const token = readFileSync(server.adminTokenFile, 'utf8').trim();
   const ca = readFileSync(server.caFile);

@@ -29,10 +29,14 @@ function newKeyPair(): { privatePem: string; publicPem: string } {
   };
 }
 
-function serial(): string {
-  // Positive 128-bit serial (leading nibble < 8 keeps it positive in DER).
+/**
+ * A positive 128-bit serial in minimal DER: the first byte is 0x01-0x7f. Below 0x80
+ * keeps it positive; never 0x00, since a leading zero byte before one under 0x80 is
+ * padding that OpenSSL 3 refuses ("illegal padding"), 1 certificate in 128 otherwise.
+ */
+export function serial(): string {
   const b = randomBytes(16);
-  b[0] = (b[0] ?? 0) & 0x7f;
+  b[0] = (b[0] ?? 0) & 0x7f || 0x01;
   return b.toString('hex');
 }
 
