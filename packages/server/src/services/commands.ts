@@ -9,6 +9,7 @@ import {
   check,
   commandSpec,
   type ErrorBody,
+  type ErrorCode,
   isErrorCode,
   isValidId,
   OutpostError,
@@ -56,6 +57,19 @@ function toView(r: CommandTable): CommandView {
 }
 
 export type NewCommand = api.SendCommandBody;
+
+/** A finished command as its outcome: its result, or its error thrown with the device's code. */
+export function commandOutcome(final: CommandView): unknown {
+  if (final.status === 'succeeded') return final.result;
+  if (final.status === 'failed' && final.error) {
+    const code: ErrorCode = isErrorCode(final.error.code) ? final.error.code : 'E_INTERNAL';
+    throw new OutpostError(code, final.error.message, final.error.details);
+  }
+  if (final.status === 'expired') throw new OutpostError('E_TIMEOUT', `command ${final.id} expired before it ran`);
+  throw new OutpostError('E_TIMEOUT', `device did not answer in time; see command ${final.id}`, {
+    commandId: final.id,
+  });
+}
 
 export class CommandService {
   readonly output = new OutputBuffer<CommandView>();
@@ -186,13 +200,7 @@ export class CommandService {
       actor,
       timeoutMs,
     );
-    if (final.status === 'failed' && final.error) {
-      throw new OutpostError(isErrorCode(final.error.code) ? final.error.code : 'E_INTERNAL', final.error.message);
-    }
-    if (final.status !== 'succeeded') {
-      throw new OutpostError('E_TIMEOUT', `device did not answer the cancel in time; see command ${final.id}`);
-    }
-    const { cancelled } = final.result as { cancelled: boolean };
+    const { cancelled } = commandOutcome(final) as { cancelled: boolean };
     return { cancelled, command: await this.get(target.id) };
   }
 
@@ -394,7 +402,6 @@ export class CommandService {
     this.output.push(commandId, { seq: chunk.seq, stream: chunk.stream, data: chunk.data });
   }
 
-  /** Expires queued commands past their ttl and forgets old output buffers. */
   /**
    * Deletes finished commands (with their args, results and errors) that finished
    * before `before` (epoch ms); unfinished ones are never touched. Returns how many.
@@ -410,6 +417,7 @@ export class CommandService {
     return n;
   }
 
+  /** Expires queued commands past their ttl and forgets old output buffers. */
   async sweep(): Promise<void> {
     const now = Date.now();
     const expired = await this.db

@@ -11,19 +11,10 @@
  *     querystring: ProcessListQuery, args: (req) => req.query,
  *   });
  */
-import {
-  api,
-  type CommandArgs,
-  type CommandName,
-  type CommandResult,
-  commands,
-  type ErrorCode,
-  isErrorCode,
-  OutpostError,
-} from '@outpost/protocol';
+import { api, type CommandArgs, type CommandName, type CommandResult, commands, OutpostError } from '@outpost/protocol';
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { CommandView } from '../../services/commands.js';
+import { commandOutcome } from '../../services/commands.js';
 import type { Services } from '../../services/index.js';
 import type { Permission } from '../auth.js';
 
@@ -56,19 +47,6 @@ export interface DeviceActionRoute<N extends CommandName> {
   response?: { schema: TSchema; map: (result: CommandResult<N>, req: ActionRequest) => unknown };
   /** How long to wait for the device (default 30 s); then E_TIMEOUT (the command stays visible). */
   timeoutMs?: number;
-}
-
-/** The command's outcome as an HTTP answer: its result, or its error with the device's code. */
-export function commandOutcome(final: CommandView): unknown {
-  if (final.status === 'succeeded') return final.result;
-  if (final.status === 'failed' && final.error) {
-    const code: ErrorCode = isErrorCode(final.error.code) ? final.error.code : 'E_INTERNAL';
-    throw new OutpostError(code, final.error.message, final.error.details);
-  }
-  if (final.status === 'expired') throw new OutpostError('E_TIMEOUT', `command ${final.id} expired before it ran`);
-  throw new OutpostError('E_TIMEOUT', `device did not answer in time; see command ${final.id}`, {
-    commandId: final.id,
-  });
 }
 
 /**

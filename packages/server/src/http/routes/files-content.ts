@@ -21,9 +21,10 @@ import {
 } from '@outpost/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandView } from '../../services/commands.js';
+import { commandOutcome } from '../../services/commands.js';
 import type { Services } from '../../services/index.js';
 import type { DeviceStream } from '../../services/streams.js';
-import { commandOutcome, runOnDevice } from './device-action.js';
+import { runOnDevice } from './device-action.js';
 
 /** Receive window of the server's end of a transfer stream. */
 const TRANSFER_WINDOW = 4 * 1024 * 1024;
