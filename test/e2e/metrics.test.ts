@@ -58,8 +58,11 @@ describe('samples from a real agent', () => {
     // The heartbeat's window is the heartbeat (1 s), not the on-demand half second.
     expect(latest.sample.window).toBeGreaterThanOrEqual(0.9);
 
+    // One-second buckets over the last five minutes, so each 1 s heartbeat is its own point (the
+    // default step for an hour is 12 s, and three of those could take longer than the wait).
     const points = await waitUntil(async () => {
-      const h = (await history('series=cpu,mem,disk:*')).body;
+      const from = new Date(Date.now() - 300_000).toISOString();
+      const h = (await history(`series=cpu,mem,disk:*&step=1&from=${encodeURIComponent(from)}`)).body;
       const cpu = h.series?.find((s: any) => s.name === 'cpu');
       return cpu?.points.length >= 3 ? h : null;
     }, 'three samples in the history');
@@ -231,7 +234,8 @@ describe('on PostgreSQL', () => {
     const { agent: a, device: d } = await onlineAgent(s);
     try {
       const h = await waitUntil(async () => {
-        const body = (await s.api('GET', `/devices/${d.id}/metrics?series=cpu`)).body;
+        const from = encodeURIComponent(new Date(Date.now() - 300_000).toISOString());
+        const body = (await s.api('GET', `/devices/${d.id}/metrics?series=cpu&step=1&from=${from}`)).body;
         return body.series?.[0]?.points.length >= 2 ? body : null;
       }, 'two samples on PostgreSQL');
       expect(h).toMatchObject({ resolution: 'raw', series: [{ name: 'cpu', unit: '%' }] });
