@@ -10,8 +10,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, commands, type ExecResult, OutpostError, parse } from '@outpost/protocol';
+import { check, commands, type ExecResult, parse } from '@outpost/protocol';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { failure } from '../../test/actions.js';
 import { isDead } from '../../test/proc.js';
 import { agentConfig } from '../config.js';
 import { silentLogger } from '../log.js';
@@ -49,15 +50,6 @@ async function run(args: unknown, h: Harness = harness(), cap = createExecCapabi
   const result = await handler(parse(spec.args, args, 'args'), h.ctx);
   expect(check(spec.result, result), 'exec result matches the protocol schema').toBe(true);
   return result as ExecResult;
-}
-
-async function failure(promise: Promise<unknown>): Promise<OutpostError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(OutpostError);
-  return err as OutpostError;
 }
 
 describe('exec/run', () => {

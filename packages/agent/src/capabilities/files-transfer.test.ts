@@ -22,8 +22,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { check, commands, encodeFrame, OutpostError, parse, StreamDuplex, topics } from '@outpost/protocol';
+import { check, commands, encodeFrame, parse, StreamDuplex, topics } from '@outpost/protocol';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { failure } from '../../test/actions.js';
 import { agentConfig } from '../config.js';
 import { silentLogger } from '../log.js';
 import { AgentStreams } from '../streams.js';
@@ -83,16 +84,6 @@ async function act(name: 'upload' | 'download' | 'upload-status', args: unknown,
   const result = await handler(parse(spec.args, args, 'args'), ctx);
   expect(check(spec.result, result)).toBe(true);
   return result;
-}
-
-async function failure(p: Promise<unknown>): Promise<OutpostError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof OutpostError) return err;
-    throw err;
-  }
-  throw new Error('succeeded');
 }
 
 describe('files/upload', () => {

@@ -8,8 +8,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, commands, OutpostError, parse, StreamDuplex, topics } from '@outpost/protocol';
+import { check, commands, parse, StreamDuplex, topics } from '@outpost/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import { failure } from '../../test/actions.js';
 import { agentConfig } from '../config.js';
 import { silentLogger } from '../log.js';
 import { AgentStreams } from '../streams.js';
@@ -75,16 +76,6 @@ async function open(args: { sid: string; host: string; port: number }, ctx: Comm
   const result = await handler(parse(spec.args, args, 'args'), ctx);
   expect(check(spec.result, result)).toBe(true);
   return result;
-}
-
-async function failure(p: Promise<unknown>): Promise<OutpostError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof OutpostError) return err;
-    throw err;
-  }
-  throw new Error('succeeded');
 }
 
 const readAll = (s: NodeJS.ReadableStream) =>

@@ -7,8 +7,9 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, commands, OutpostError, type PowerAction, parse } from '@outpost/protocol';
+import { commands, type OutpostError, type PowerAction, parse } from '@outpost/protocol';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { failure, runAction } from '../../test/actions.js';
 import { agentConfig, ConfigError, resolveConfig } from '../config.js';
 import { silentLogger } from '../log.js';
 import type { Capability, CommandContext } from './capability.js';
@@ -37,19 +38,7 @@ const ctx = (powerCommand = fakeCommand): CommandContext => ({
 
 type Name = 'reboot' | 'shutdown' | 'cancel' | 'status';
 async function run(cap: Capability, name: Name, args: unknown = {}): Promise<any> {
-  const spec = commands[`power/${name}`];
-  const result = await cap.actions[name]!(parse(spec.args, args, 'args'), ctx());
-  expect(check(spec.result, result), 'result matches the protocol schema').toBe(true);
-  return result;
-}
-
-async function failure(promise: Promise<unknown>): Promise<OutpostError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(OutpostError);
-  return err as OutpostError;
+  return runAction(cap, `power/${name}`, args, ctx());
 }
 
 /** A capability whose executor records calls instead of acting. */

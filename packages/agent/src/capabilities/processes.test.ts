@@ -7,8 +7,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, commands, OutpostError, type ProcessList, parse } from '@outpost/protocol';
+import { commands, type OutpostError, type ProcessList, parse } from '@outpost/protocol';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { failure, runAction } from '../../test/actions.js';
 import { isDead } from '../../test/proc.js';
 import { agentConfig } from '../config.js';
 import { silentLogger } from '../log.js';
@@ -32,21 +33,7 @@ const ctx: CommandContext = {
 
 /** Runs an action the way the router does: args validated first, the result checked against its schema. */
 async function run(name: 'list' | 'signal', args: unknown, options?: ProcessesOptions): Promise<any> {
-  const spec = commands[`processes/${name}`];
-  const handler = createProcessesCapability(options).actions[name];
-  if (!handler) throw new Error(`processes/${name} missing`);
-  const result = await handler(parse(spec.args, args, 'args'), ctx);
-  expect(check(spec.result, result), 'result matches the protocol schema').toBe(true);
-  return result;
-}
-
-async function failure(promise: Promise<unknown>): Promise<OutpostError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(OutpostError);
-  return err as OutpostError;
+  return runAction(createProcessesCapability(options), `processes/${name}`, args, ctx);
 }
 
 /** A child that lives until killed; detached so it is not in the test runner's process group. */

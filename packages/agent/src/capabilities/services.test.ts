@@ -9,8 +9,9 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, commands, isUnitName, OutpostError, parse } from '@outpost/protocol';
+import { commands, isUnitName, type OutpostError, parse } from '@outpost/protocol';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { failure, runAction } from '../../test/actions.js';
 import { agentConfig } from '../config.js';
 import { silentLogger } from '../log.js';
 import type { CommandContext } from './capability.js';
@@ -88,21 +89,7 @@ const calls = (): string[][] =>
 
 type Name = 'list' | 'status' | 'start' | 'stop' | 'restart' | 'enable' | 'disable';
 async function run(name: Name, args: unknown, options: ServicesOptions): Promise<any> {
-  const spec = commands[`services/${name}`];
-  const handler = createServicesCapability(options).actions[name];
-  if (!handler) throw new Error(`services/${name} missing`);
-  const result = await handler(parse(spec.args, args, 'args'), ctx);
-  expect(check(spec.result, result), 'result matches the protocol schema').toBe(true);
-  return result;
-}
-
-async function failure(promise: Promise<unknown>): Promise<OutpostError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(OutpostError);
-  return err as OutpostError;
+  return runAction(createServicesCapability(options), `services/${name}`, args, ctx);
 }
 
 describe('without systemd (this machine, for real)', () => {
