@@ -8,6 +8,9 @@
  * - throughput: `head -c N /dev/urandom` in a raw-mode PTY read through the WebSocket; against
  *   a raw MQTT device publishing the same bytes in 64 KiB frames (QoS 1, 32 in flight) on its
  *   `tty/{sid}/out` topic through the same embedded broker, timed to the last PUBACK.
+ * - the echo's floor (echo-floor.ts): a PTY round trip with no network and a WebSocket/TLS round
+ *   trip with no relay, interleaved with the two echoes; a terminal reached over a WebSocket and
+ *   MQTT pays both on top of the raw echo's broker hops, whatever the server does.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -21,6 +24,7 @@ import { setNoDelay } from '../device.js';
 import { type Summary, summarize } from '../stats.js';
 import { agentOnline, startBenchServer } from './admin-api.js';
 import { startBaselineBroker } from './baseline-broker.js';
+import { ptyEcho, webSocketEcho } from './echo-floor.js';
 import type { Resources } from './proc.js';
 import { enrollRaw } from './raw-device.js';
 import type { Row } from './table.js';
@@ -40,6 +44,10 @@ export interface TerminalBenchResult {
   echo: Summary;
   /** Raw MQTT echo through the baseline broker, ms. */
   rawEcho: Summary;
+  /** The same keystroke through a local PTY running `cat`, no network, ms. */
+  ptyEcho: Summary;
+  /** The same frame through a WebSocket over TLS to an echoing server in the same process, ms. */
+  wsEcho: Summary;
   /** MB/s (10^6 bytes/s) of each terminal transfer and each raw publish of the same bytes. */
   throughput: number[];
   raw: number[];
@@ -193,10 +201,24 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
     await back;
   };
 
-  const samples = { echo: [] as number[], rawEcho: [] as number[] };
+  progress('terminal: opening a local PTY and a WebSocket echo (the echo floor, echo-floor.ts)');
+  const localPty = await ptyEcho(resources);
+  const localWs = await webSocketEcho(
+    resources,
+    {
+      key: readFileSync(join(tlsDir, 'server.key'), 'utf8'),
+      cert: readFileSync(join(tlsDir, 'server.crt'), 'utf8'),
+      ca,
+    },
+    keystroke,
+  );
+
+  const samples = { echo: [] as number[], rawEcho: [] as number[], ptyEcho: [] as number[], wsEcho: [] as number[] };
   const kinds = [
     { name: 'echo', run: echo },
     { name: 'rawEcho', run: rawEcho },
+    { name: 'ptyEcho', run: localPty },
+    { name: 'wsEcho', run: localWs },
   ] as const;
   progress(`terminal: echo warm-up (${options.warmup} of each)`);
   for (let i = 0; i < options.warmup; i++) for (const k of kinds) await k.run();
@@ -268,6 +290,8 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
   return {
     echo: summarize(samples.echo),
     rawEcho: summarize(samples.rawEcho),
+    ptyEcho: summarize(samples.ptyEcho),
+    wsEcho: summarize(samples.wsEcho),
     throughput,
     raw: rawRates,
     mib: options.mib,
@@ -294,11 +318,23 @@ export function terminalRows(r: TerminalBenchResult): Row[] {
       met: goal ? (x <= GOAL_ECHO_RATIO ? 'yes' : 'NO') : '',
     };
   };
+  /** A leg of the echo that no server code can remove, against the raw echo (echo-floor.ts). */
+  const floorRow = (measure: string, value: number): Row => ({
+    measure,
+    value: ms(value),
+    baseline: `${ms(r.rawEcho.p50)} raw MQTT echo`,
+    ratio: `${(value / r.rawEcho.p50).toFixed(2)}×`,
+    goal: '',
+    met: '',
+  });
   const t = median(r.throughput);
   const raw = median(r.raw);
   return [
     echoRow('terminal keystroke echo p50 (cat in a PTY)', 'p50', true),
     echoRow('terminal keystroke echo p99', 'p99', false),
+    floorRow('  PTY echo alone, no network (node-pty + cat)', r.ptyEcho.p50),
+    floorRow('  WebSocket/TLS echo alone, no relay', r.wsEcho.p50),
+    floorRow('  echo floor: raw MQTT + PTY + WebSocket (p50s)', r.rawEcho.p50 + r.ptyEcho.p50 + r.wsEcho.p50),
     {
       measure: `terminal output throughput (${r.mib} MiB)`,
       value: `${t.toFixed(1)} MB/s`,
@@ -317,6 +353,8 @@ export function terminalDetails(r: TerminalBenchResult): string[] {
     `terminal (${r.seconds.toFixed(1)} s):`,
     `  keystroke echo through the terminal          ${s(r.echo)}`,
     `  raw MQTT echo, baseline broker, QoS 0         ${s(r.rawEcho)}`,
+    `  local PTY echo (cat), no network              ${s(r.ptyEcho)}`,
+    `  WebSocket/TLS echo in one process, no relay   ${s(r.wsEcho)}`,
     line(`terminal output, MB/s (${r.mib} MiB each)`, r.throughput),
     line('raw MQTT publish, same broker, same bytes', r.raw),
   ];
