@@ -108,6 +108,10 @@ export async function runBreakdown(options: {
   connections: number;
   resources: Resources;
   progress: (msg: string) => void;
+  /** Only these layers (default all); the memory benchmark measures `tls` alone as its floor. */
+  layers?: readonly Layer[];
+  /** Also Mosquitto, when installed (default true). */
+  mosquitto?: boolean;
 }): Promise<LayerResult[]> {
   const { resources, progress } = options;
   const n = Math.max(2, options.connections);
@@ -174,7 +178,7 @@ export async function runBreakdown(options: {
     ['aedes-tcp', 'Aedes over TCP: one simulated device'],
     ['aedes-tls', 'Aedes over TLS: one simulated device'],
   ];
-  for (const [layer, name] of layers) {
+  for (const [layer, name] of layers.filter(([l]) => !options.layers || options.layers.includes(l))) {
     const child = resources.fork(
       LAYER_PROCESS,
       [JSON.stringify({ layer, key, cert, clientCa: ca.toString('utf8') })],
@@ -195,6 +199,7 @@ export async function runBreakdown(options: {
     results.push(await measure(name, child, true, connections));
   }
 
+  if (options.mosquitto === false) return results;
   const mosquitto = findMosquitto();
   if (!mosquitto) {
     progress('breakdown: mosquitto not installed; skipping the external-broker comparison');

@@ -84,7 +84,7 @@ function latencyRows(r: RoundTripResult): Row[] {
   ];
 }
 
-function memoryRows(m: MemoryResult): Row[] {
+function memoryRows(m: MemoryResult, tlsFloor: LayerResult | undefined): Row[] {
   const n = m.devices;
   const halfN = Math.floor(n / 2);
   const rss = (m.connected.rss - m.idle.rss) / n;
@@ -115,6 +115,15 @@ function memoryRows(m: MemoryResult): Row[] {
       kib(marginal),
       `${mib(m.half.rss)} → ${mib(m.connected.rss)}`,
     ),
+    ...(tlsFloor
+      ? [
+          info(
+            '  floor: idle TLS connection, Node.js TLS alone',
+            kib(tlsFloor.marginalRss),
+            `marginal, ${tlsFloor.connections} connections, no MQTT (breakdown.ts)`,
+          ),
+        ]
+      : []),
   ];
 }
 
@@ -296,6 +305,14 @@ async function main(): Promise<number> {
     only !== undefined && only !== 'memory'
       ? undefined
       : await scoped((resources) => runMemory({ devices, resources, progress, maxSeconds: 180 }));
+  // What TLS alone costs per connection in Node.js, in the same run: no server can go below it.
+  const tlsFloor = mem
+    ? (
+        await scoped((resources) =>
+          runBreakdown({ connections: devices, resources, progress, layers: ['tls'], mosquitto: false }),
+        )
+      )[0]
+    : undefined;
 
   const idle =
     only !== undefined && only !== 'agent'
@@ -330,7 +347,7 @@ async function main(): Promise<number> {
 
   const rows = [
     ...(rt ? latencyRows(rt) : []),
-    ...(mem ? memoryRows(mem) : []),
+    ...(mem ? memoryRows(mem, tlsFloor) : []),
     ...(idle ? agentRows(idle) : []),
     ...(files ? filesRows(files) : []),
     ...(forward ? forwardRows(forward) : []),
