@@ -293,7 +293,8 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       streams.linkDown();
     },
     onMessage: (topic, payload) => {
-      if (parseTopic(topic)?.kind === 'tty') streams.handle(topic, payload);
+      const parsed = parseTopic(topic);
+      if (parsed?.kind === 'tty') streams.handle(topic, payload, parsed);
       else router.handle(topic, payload);
     },
     ...(options.backoff ? { backoff: options.backoff } : {}),

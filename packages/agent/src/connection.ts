@@ -41,6 +41,9 @@ export function clientOptions(o: LinkOptions): IClientOptions {
     // Off: mqtt-packet would otherwise pre-build a 2-byte Buffer for each of the 65,536 packet
     // ids and lengths, about 7 MB of heap for the process's lifetime (docs/decisions.md).
     writeCache: false,
+    // mqtt.js logs every packet through `debug` (off unless DEBUG is set, but still called
+    // with its arguments each time): the agent logs what matters itself.
+    log: () => {},
   };
   if (o.password !== undefined) options.password = o.password;
   if (o.ca) options.ca = o.ca;

@@ -4,7 +4,15 @@
  * its frames on `tty/{sid}/out`, resends what is unacknowledged when the link comes back,
  * and aborts streams whose link stayed down longer than the grace period.
  */
-import { encodeFrame, isValidId, OutpostError, parseTopic, StreamDuplex, topics } from '@outpost/protocol';
+import {
+  encodeFrame,
+  isValidId,
+  OutpostError,
+  type ParsedTopic,
+  parseTopic,
+  StreamDuplex,
+  topics,
+} from '@outpost/protocol';
 import type { Logger } from './log.js';
 
 export interface OpenStreamOptions {
@@ -77,9 +85,9 @@ export class AgentStreams {
     return stream;
   }
 
-  /** One message on `tty/{sid}/in`. Never throws. */
-  handle(topic: string, payload: Buffer): void {
-    const t = parseTopic(topic);
+  /** One message on `tty/{sid}/in` (`parsed`: its topic, when the caller parsed it already). Never throws. */
+  handle(topic: string, payload: Buffer, parsed: ParsedTopic | null = parseTopic(topic)): void {
+    const t = parsed;
     if (t?.kind !== 'tty' || t.stream !== 'in' || t.deviceId !== this.options.deviceId) return;
     const stream = this.#open.get(t.sessionId) ?? this.#lingering.get(t.sessionId)?.stream;
     if (stream) {
