@@ -144,6 +144,20 @@ describe('config', () => {
     expect(agentConfig({ stateDir: dir }).fileRoots).toEqual([join(dir, 'files'), '/tmp']);
   });
 
+  it('takes how long upload parts wait from OUTPOST_AGENT_UPLOAD_PART_TTL or uploadPartTtl: 7 days, 0 = forever', () => {
+    expect(resolved([]).uploadPartTtl).toBe(604800);
+    expect(agentConfig({ stateDir: dir }).uploadPartTtl).toBe(604800);
+    expect(resolved([], { OUTPOST_AGENT_UPLOAD_PART_TTL: '0' }).uploadPartTtl).toBe(0);
+    expect(resolved(['--config', configFile({ uploadPartTtl: 3600 })]).uploadPartTtl).toBe(3600);
+    for (const bad of ['-1', '1.5', 'week']) {
+      expect(error([], { OUTPOST_AGENT_UPLOAD_PART_TTL: bad })).toBe(
+        `invalid OUTPOST_AGENT_UPLOAD_PART_TTL: expected seconds, 0 (keep forever) to 31536000 (got "${bad}")`,
+      );
+    }
+    expect(error(['--config', configFile({ uploadPartTtl: -1 })])).toMatch(/\/uploadPartTtl: must be >= 0/);
+    expect(error(['--config', configFile({ uploadPartTtl: 2.5 })])).toMatch(/\/uploadPartTtl: must be integer/);
+  });
+
   it('answers --help and --version', () => {
     expect(resolveConfig(['--help'], {}).action).toBe('help');
     expect(resolveConfig(['--version'], {}).action).toBe('version');

@@ -19,6 +19,8 @@ export const DEFAULT_EXEC_CONCURRENCY = 8;
 export const DEFAULT_STREAM_GRACE = 60;
 /** Seconds of silence after which a terminal is closed (docs/terminal.md). */
 export const DEFAULT_TERMINAL_IDLE_TIMEOUT = 3600;
+/** Seconds an interrupted upload's partial file waits to be resumed before it is removed (docs/files.md): 7 days. */
+export const DEFAULT_UPLOAD_PART_TTL = 7 * 86400;
 
 /** How an enrolled device proves who it is: a secret password, or a client certificate (docs/protocol.md §Connecting). */
 export type AgentAuth = 'secret' | 'certificate';
@@ -62,6 +64,8 @@ export interface AgentConfig {
   agentLogBytes: number;
   /** Byte cap of each supervised app's output ring. */
   appLogBytes: number;
+  /** Seconds an interrupted upload's partial file is kept without activity before it is removed; 0 = forever. */
+  uploadPartTtl: number;
 }
 
 /** A configuration problem the user must fix: printed as one line, exit code 2. */
@@ -98,6 +102,7 @@ export const ConfigFile = Type.Object(
     ),
     agentLogBytes: Type.Optional(Type.Integer({ minimum: 16 * 1024, maximum: 64 * 1024 * 1024 })),
     appLogBytes: Type.Optional(Type.Integer({ minimum: 16 * 1024, maximum: 16 * 1024 * 1024 })),
+    uploadPartTtl: Type.Optional(Type.Integer({ minimum: 0, maximum: 365 * 86400 })),
   },
   strict,
 );
@@ -182,17 +187,13 @@ export const fields: Field[] = [
     env: 'OUTPOST_AGENT_LOG_ROOTS',
     hint: 'comma-separated absolute directories',
   },
+  { key: 'agentLogBytes', kind: 'int', env: 'OUTPOST_AGENT_LOG_BYTES', hint: 'bytes, 16384 to 67108864' },
+  { key: 'appLogBytes', kind: 'int', env: 'OUTPOST_AGENT_APP_LOG_BYTES', hint: 'bytes, 16384 to 16777216' },
   {
-    key: 'agentLogBytes',
+    key: 'uploadPartTtl',
     kind: 'int',
-    env: 'OUTPOST_AGENT_LOG_BYTES',
-    hint: 'bytes, 16384 to 67108864',
-  },
-  {
-    key: 'appLogBytes',
-    kind: 'int',
-    env: 'OUTPOST_AGENT_APP_LOG_BYTES',
-    hint: 'bytes, 16384 to 16777216',
+    env: 'OUTPOST_AGENT_UPLOAD_PART_TTL',
+    hint: 'seconds, 0 (keep forever) to 31536000',
   },
 ];
 
@@ -356,6 +357,7 @@ export function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction
     logRoots: Object.freeze([...(merged.logRoots ?? defaultLogRoots(merged.stateDir ?? DEFAULT_STATE_DIR))]),
     agentLogBytes: merged.agentLogBytes ?? DEFAULT_AGENT_LOG_BYTES,
     appLogBytes: merged.appLogBytes ?? DEFAULT_APP_LOG_BYTES,
+    uploadPartTtl: merged.uploadPartTtl ?? DEFAULT_UPLOAD_PART_TTL,
   };
   if (merged.server !== undefined) config.server = merged.server;
   if (merged.terminalShell !== undefined) config.terminalShell = merged.terminalShell;
@@ -383,6 +385,7 @@ export function agentConfig(partial: Partial<AgentConfig> & { stateDir: string }
     logRoots: defaultLogRoots(partial.stateDir),
     agentLogBytes: DEFAULT_AGENT_LOG_BYTES,
     appLogBytes: DEFAULT_APP_LOG_BYTES,
+    uploadPartTtl: DEFAULT_UPLOAD_PART_TTL,
     ...partial,
   };
   if (config.server !== undefined) checkServerUrl(config.server, config.allowInsecure, config.auth);

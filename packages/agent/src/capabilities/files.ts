@@ -7,7 +7,7 @@
  */
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, readlink, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   FILES_LIST_DEFAULT_LIMIT,
   type FileEntry,
@@ -17,8 +17,9 @@ import {
   type FilesMoveResult,
   OutpostError,
 } from '@outpost/protocol';
-import { action, type Capability, type CommandContext } from './capability.js';
+import { action, type Capability, type CapabilityHost } from './capability.js';
 import { fetchToFile } from './files-fetch.js';
+import { UPLOAD_PARTS_FILE, UploadParts } from './files-parts.js';
 import { DirHandle, entryOf, FileSandbox, fileTypeOf, fsError, isSpecial, type Located } from './files-paths.js';
 import { download, upload, uploadStatus } from './files-transfer.js';
 import { commitTemp, createTemp, discardTemp, tempName } from './files-write.js';
@@ -26,15 +27,30 @@ import { commitTemp, createTemp, discardTemp, tempName } from './files-write.js'
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = constants;
 const DEFAULT_DIR_MODE = 0o755;
 
-/** One sandbox per agent: the roots come from the config the first action sees. */
-export function createFilesCapability(): Capability {
+/**
+ * One sandbox and one registry of upload parts per agent, made from the config the
+ * agent starts with (or the first action sees, when the agent core is not running).
+ * `now` is the clock upload parts age by (tests move it forward).
+ */
+export function createFilesCapability(options: { now?: () => number } = {}): Capability {
   let sandbox: FileSandbox | undefined;
-  const box = (ctx: CommandContext): FileSandbox => {
-    sandbox ??= new FileSandbox(ctx.config.fileRoots, `${ctx.config.stateDir}/files`, ctx.log);
+  let uploadParts: UploadParts | undefined;
+  type Host = Pick<CapabilityHost, 'config' | 'log'>;
+  const newBox = ({ config, log }: Host) => new FileSandbox(config.fileRoots, `${config.stateDir}/files`, log);
+  const box = (host: Host): FileSandbox => {
+    sandbox ??= newBox(host);
     return sandbox;
+  };
+  const parts = ({ config, log }: Host): UploadParts => {
+    uploadParts ??= new UploadParts(join(config.stateDir, UPLOAD_PARTS_FILE), log, options.now);
+    return uploadParts;
   };
   return {
     name: 'files',
+    // Parts of uploads never resumed are removed once idle for `uploadPartTtl` (files-parts.ts). Each
+    // sweep resolves the roots afresh: a root mounted after the agent started is found then.
+    start: async (host) => parts(host).start(() => newBox(host), host.config.uploadPartTtl),
+    stop: async () => uploadParts?.stop(),
     actions: {
       list: action('files/list', (args, ctx) => list(box(ctx), args.path, args.offset ?? 0, args.limit)),
       stat: action('files/stat', (args, ctx) =>
@@ -62,7 +78,9 @@ export function createFilesCapability(): Capability {
         return result;
       }),
       fetch: action('files/fetch', (args, ctx) => fetchToFile(box(ctx), args, ctx)),
-      upload: action('files/upload', (args, ctx) => upload(box(ctx), args, ctx)),
+      upload: action('files/upload', (args, ctx) =>
+        parts(ctx).track(box(ctx), args, () => upload(box(ctx), args, ctx)),
+      ),
       'upload-status': action('files/upload-status', (args, ctx) => uploadStatus(box(ctx), args)),
       download: action('files/download', (args, ctx) => download(box(ctx), args, ctx)),
     },
