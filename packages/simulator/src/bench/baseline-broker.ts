@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { canPublish, canSubscribe, type Principal } from '@outpost/server';
-import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 
 export interface BaselineBroker {
   url: string;
@@ -21,6 +21,14 @@ export interface BaselineBroker {
   requester: { username: string; password: string };
   /** Adds an accepted device; returns its credentials. */
   addDevice(deviceId: string): { deviceId: string; secret: string };
+  /**
+   * Publishing and subscribing in this process, as the server's link does with its embedded
+   * broker (aedes.publish and aedes.subscribe, no MQTT client and no socket on this side).
+   */
+  inProcess: {
+    publish(topic: string, payload: Buffer): void;
+    subscribe(filter: string, onMessage: (payload: Buffer) => void): Promise<void>;
+  };
   close(): Promise<void>;
 }
 
@@ -92,6 +100,23 @@ export async function startBaselineBroker(tls: {
       const secret = `ops_${randomBytes(32).toString('base64url')}`;
       secrets.set(deviceId, secret);
       return { deviceId, secret };
+    },
+    inProcess: {
+      publish(topic, payload) {
+        const packet: PublishPacket = { cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false };
+        aedes.publish(packet, () => {});
+      },
+      subscribe: (filter, onMessage) =>
+        new Promise<void>((resolve) =>
+          aedes.subscribe(
+            filter,
+            (packet, done) => {
+              onMessage(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? ''));
+              done();
+            },
+            resolve,
+          ),
+        ),
     },
     async close() {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,11 +1,10 @@
 /**
- * The keystroke echo's floor (terminal.ts): the two legs of the terminal path that no relay,
- * broker or agent code can remove, each timed alone in the bench's run:
+ * Two legs of the keystroke echo's floor (terminal.ts), each timed alone in the bench's run:
  * - a PTY round trip: one byte into `cat` in a raw-mode PTY opened in this process with
  *   node-pty, as the agent opens it, and back; no network;
  * - a WebSocket round trip over TLS: one frame-sized message from a client to an echoing
  *   WebSocket server, both in this process, with the server's TLS certificate; no relay.
- * A terminal reached over a WebSocket and MQTT pays both on top of the raw MQTT echo's hops.
+ * With the device leg (terminal.ts) they make the floor of a keystroke's echo.
  */
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';

@@ -8,9 +8,12 @@
  * - throughput: `head -c N /dev/urandom` in a raw-mode PTY read through the WebSocket; against
  *   a raw MQTT device publishing the same bytes in 64 KiB frames (QoS 1, 32 in flight) on its
  *   `tty/{sid}/out` topic through the same embedded broker, timed to the last PUBACK.
- * - the echo's floor (echo-floor.ts): a PTY round trip with no network and a WebSocket/TLS round
- *   trip with no relay, interleaved with the two echoes; a terminal reached over a WebSocket and
- *   MQTT pays both on top of the raw echo's broker hops, whatever the server does.
+ * - the echo's floor: the three legs of a keystroke's trip, each timed alone and interleaved
+ *   with the echoes: the client leg (a WebSocket/TLS round trip with no relay, echo-floor.ts),
+ *   the device leg (an in-process publish into the baseline broker to the echoing device and
+ *   back, as the server's link publishes, with no relay and no agent) and the PTY (a round trip
+ *   through `cat` with no network, echo-floor.ts). Their sum is what the path costs before any
+ *   of the server's or the agent's own code runs.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -44,6 +47,8 @@ export interface TerminalBenchResult {
   echo: Summary;
   /** Raw MQTT echo through the baseline broker, ms. */
   rawEcho: Summary;
+  /** The same frame published in-process into the baseline broker to the echoing device and back, ms. */
+  linkEcho: Summary;
   /** The same keystroke through a local PTY running `cat`, no network, ms. */
   ptyEcho: Summary;
   /** The same frame through a WebSocket over TLS to an echoing server in the same process, ms. */
@@ -201,6 +206,21 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
     await back;
   };
 
+  // The device leg alone: the same frame published in-process, as the server's link publishes
+  // to its embedded broker, to the echoing device and back, with no relay and no agent.
+  let linked: (() => void) | null = null;
+  await baseline.inProcess.subscribe(outTopic, () => linked?.());
+  const linkEcho = () =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('in-process echo timed out')), 10_000);
+      linked = () => {
+        clearTimeout(timer);
+        linked = null;
+        resolve();
+      };
+      baseline.inProcess.publish(inTopic, keystroke);
+    });
+
   progress('terminal: opening a local PTY and a WebSocket echo (the echo floor, echo-floor.ts)');
   const localPty = await ptyEcho(resources);
   const localWs = await webSocketEcho(
@@ -213,10 +233,17 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
     keystroke,
   );
 
-  const samples = { echo: [] as number[], rawEcho: [] as number[], ptyEcho: [] as number[], wsEcho: [] as number[] };
+  const samples = {
+    echo: [] as number[],
+    rawEcho: [] as number[],
+    linkEcho: [] as number[],
+    ptyEcho: [] as number[],
+    wsEcho: [] as number[],
+  };
   const kinds = [
     { name: 'echo', run: echo },
     { name: 'rawEcho', run: rawEcho },
+    { name: 'linkEcho', run: linkEcho },
     { name: 'ptyEcho', run: localPty },
     { name: 'wsEcho', run: localWs },
   ] as const;
@@ -290,6 +317,7 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
   return {
     echo: summarize(samples.echo),
     rawEcho: summarize(samples.rawEcho),
+    linkEcho: summarize(samples.linkEcho),
     ptyEcho: summarize(samples.ptyEcho),
     wsEcho: summarize(samples.wsEcho),
     throughput,
@@ -332,9 +360,10 @@ export function terminalRows(r: TerminalBenchResult): Row[] {
   return [
     echoRow('terminal keystroke echo p50 (cat in a PTY)', 'p50', true),
     echoRow('terminal keystroke echo p99', 'p99', false),
+    floorRow('  WebSocket/TLS echo alone, no relay (client leg)', r.wsEcho.p50),
+    floorRow('  in-process publish to a device and back (device leg)', r.linkEcho.p50),
     floorRow('  PTY echo alone, no network (node-pty + cat)', r.ptyEcho.p50),
-    floorRow('  WebSocket/TLS echo alone, no relay', r.wsEcho.p50),
-    floorRow('  echo floor: raw MQTT + PTY + WebSocket (p50s)', r.rawEcho.p50 + r.ptyEcho.p50 + r.wsEcho.p50),
+    floorRow('  echo floor: the three legs above (sum of p50s)', r.wsEcho.p50 + r.linkEcho.p50 + r.ptyEcho.p50),
     {
       measure: `terminal output throughput (${r.mib} MiB)`,
       value: `${t.toFixed(1)} MB/s`,
@@ -353,6 +382,7 @@ export function terminalDetails(r: TerminalBenchResult): string[] {
     `terminal (${r.seconds.toFixed(1)} s):`,
     `  keystroke echo through the terminal          ${s(r.echo)}`,
     `  raw MQTT echo, baseline broker, QoS 0         ${s(r.rawEcho)}`,
+    `  in-process publish to the echoing device      ${s(r.linkEcho)}`,
     `  local PTY echo (cat), no network              ${s(r.ptyEcho)}`,
     `  WebSocket/TLS echo in one process, no relay   ${s(r.wsEcho)}`,
     line(`terminal output, MB/s (${r.mib} MiB each)`, r.throughput),
