@@ -93,6 +93,21 @@ export async function asAdmin(
   return r.body;
 }
 
+/** Invites a user with `role`, accepts with `password` and logs in for an API token: that user's bearer credential. */
+export async function userToken(
+  ts: Pick<TestServer, 'server' | 'ca' | 'token'>,
+  name: string,
+  role: string,
+  password = `${name}-password-ok`,
+): Promise<string> {
+  const inv = await asAdmin(ts, 'POST', '/invitations', { name, role });
+  const accepted = await request(ts, 'POST', '/auth/accept-invitation', { body: { code: inv.code, password } });
+  if (accepted.status !== 201) throw new Error(`accepting ${name}'s invitation: ${accepted.status} ${accepted.text}`);
+  const login = await request(ts, 'POST', '/auth/token', { body: { name, password, tokenName: 't' } });
+  if (login.status !== 201) throw new Error(`token for ${name}: ${login.status} ${login.text}`);
+  return login.body.token as string;
+}
+
 export interface TestServer {
   server: OutpostServer;
   dataDir: string;
@@ -179,20 +194,20 @@ export interface TestAgent {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function spawnAgent(
-  ts: TestServer,
-  opts: {
-    enroll?: string;
-    stateDir?: string;
-    transport?: 'mqtts' | 'wss';
-    args?: string[];
-    env?: NodeJS.ProcessEnv;
-    /** Another Node.js binary to run the agent bundle with (e.g. Node 18). */
-    node?: string;
-    /** Broker URL to give the agent instead of the server's own (external-broker mode). */
-    serverUrl?: string;
-  } = {},
-): TestAgent {
+/** How to start an agent process: its enrollment token, state dir, transport, extra flags and environment. */
+export interface AgentOptions {
+  enroll?: string;
+  stateDir?: string;
+  transport?: 'mqtts' | 'wss';
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Another Node.js binary to run the agent bundle with (e.g. Node 18). */
+  node?: string;
+  /** Broker URL to give the agent instead of the server's own (external-broker mode). */
+  serverUrl?: string;
+}
+
+export function spawnAgent(ts: TestServer, opts: AgentOptions = {}): TestAgent {
   const stateDir = opts.stateDir ?? tempDir('outpost-agent-');
   const url =
     opts.serverUrl ??
@@ -241,10 +256,7 @@ export function spawnAgent(
 }
 
 /** Enrolls a real agent and waits until the server sees it online; returns its device record. */
-export async function onlineAgent(
-  ts: TestServer,
-  opts: Parameters<typeof spawnAgent>[1] = {},
-): Promise<{ agent: TestAgent; device: any }> {
+export async function onlineAgent(ts: TestServer, opts: AgentOptions = {}): Promise<{ agent: TestAgent; device: any }> {
   const enroll = opts.enroll ?? (await ts.enrollmentToken());
   const agent = spawnAgent(ts, { ...opts, enroll });
   const device = await waitUntil(async () => {
@@ -257,7 +269,8 @@ export async function onlineAgent(
     }
     const d = await ts.device(id);
     return d?.online ? d : null;
-  }, 'agent online').catch((err: Error) => {
+  }, 'agent online').catch(async (err: Error) => {
+    await agent.stop(); // not left running when no caller gets it to stop
     throw new Error(`${err.message}; agent output:\n${agent.output().slice(-4000)}`);
   });
   return { agent, device };

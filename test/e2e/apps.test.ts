@@ -7,38 +7,19 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  onlineAgent,
-  runCli,
-  spawnAgent,
-  startTestServer,
-  type TestAgent,
-  type TestServer,
-  tempDir,
-  waitUntil,
-} from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { useOnlineDevice } from '../fixture.js';
+import { onlineAgent, runCli, spawnAgent, tempDir, waitUntil } from '../helpers.js';
 
-let ts: TestServer;
-let agent: TestAgent;
-let device: string;
+const fx = useOnlineDevice();
 
-beforeAll(async () => {
-  ts = await startTestServer();
-  const a = await onlineAgent(ts);
-  agent = a.agent;
-  device = a.device.id;
-});
-afterAll(async () => {
-  await agent?.stop();
-  await ts?.close();
-});
-
-const apps = (suffix = '') => `/devices/${device}/apps${suffix}`;
-const status = async (name: string) => (await ts.api('GET', apps(`/${name}`))).body;
-const install = (body: Record<string, unknown>) => ts.api('POST', apps(), body);
+const apps = (suffix = '') => `/devices/${fx.deviceId}/apps${suffix}`;
+const status = async (name: string) => (await fx.ts.api('GET', apps(`/${name}`))).body;
+const install = (body: Record<string, unknown>) => fx.ts.api('POST', apps(), body);
 const appLogs = async (name: string) =>
-  (await ts.api('GET', `/devices/${device}/logs?source=app:${name}&lines=100`)).body.lines.map((l: any) => l.text);
+  (await fx.ts.api('GET', `/devices/${fx.deviceId}/logs?source=app:${name}&lines=100`)).body.lines.map(
+    (l: any) => l.text,
+  );
 
 /** Live (non-zombie) processes in group `pgid`, read from /proc. */
 function groupMembers(pgid: number): number[] {
@@ -93,7 +74,7 @@ describe('supervised apps on a real agent', () => {
     expect(lines).toContain(`tick from ${pid}`);
     expect(lines).toContain(`tick from ${back.pid}`);
     expect(lines).toContain('to stderr');
-    const list = (await ts.api('GET', apps())).body.items;
+    const list = (await fx.ts.api('GET', apps())).body.items;
     expect(list.map((a: any) => a.name)).toContain('ticker');
   });
 
@@ -109,8 +90,8 @@ describe('supervised apps on a real agent', () => {
     const booms = (await appLogs('crasher')).filter((t: string) => t === 'boom').length;
     expect(booms).toBeGreaterThanOrEqual(s.restarts + 1); // one more run may have started since
     expect(booms).toBeLessThanOrEqual(s.restarts + 2);
-    expect((await ts.api('DELETE', apps('/crasher'))).body).toEqual({ name: 'crasher', removed: true });
-    expect((await ts.api('GET', apps('/crasher'))).body.error.code).toBe('E_NOT_FOUND');
+    expect((await fx.ts.api('DELETE', apps('/crasher'))).body).toEqual({ name: 'crasher', removed: true });
+    expect((await fx.ts.api('GET', apps('/crasher'))).body.error.code).toBe('E_NOT_FOUND');
   });
 
   it('stops the whole process group, including children that ignore SIGTERM', async () => {
@@ -121,13 +102,13 @@ describe('supervised apps on a real agent', () => {
     });
     const pgid = r.body.pid as number;
     await waitUntil(() => groupMembers(pgid).length === 3, 'the app and its two children');
-    const stopped = await ts.api('POST', apps('/family/stop'));
+    const stopped = await fx.ts.api('POST', apps('/family/stop'));
     expect(stopped.status).toBe(200);
     expect(stopped.body).toMatchObject({ state: 'stopped', pid: null });
     expect(groupMembers(pgid)).toEqual([]);
-    const started = await ts.api('POST', apps('/family/start'));
+    const started = await fx.ts.api('POST', apps('/family/start'));
     expect(started.body).toMatchObject({ state: 'running', restarts: 0 });
-    expect((await ts.api('POST', apps('/family/restart'))).body.pid).not.toBe(started.body.pid);
+    expect((await fx.ts.api('POST', apps('/family/restart'))).body.pid).not.toBe(started.body.pid);
   });
 
   it('refuses app names with shell metacharacters at the API and on the device', async () => {
@@ -136,10 +117,10 @@ describe('supervised apps on a real agent', () => {
       expect(r.status, name).toBe(400);
       expect(r.body.error.code).toBe('E_BAD_ARGS');
     }
-    expect((await ts.api('POST', apps(`/${encodeURIComponent('x;id')}/start`))).status).toBe(400);
+    expect((await fx.ts.api('POST', apps(`/${encodeURIComponent('x;id')}/start`))).status).toBe(400);
     // Through the generic commands route the catalogue's pattern refuses it before it is sent
     // (the agent checks it again: packages/agent/src/apps/supervisor.test.ts).
-    const sent = await ts.api('POST', `/devices/${device}/commands?wait=true`, {
+    const sent = await fx.ts.api('POST', `/devices/${fx.deviceId}/commands?wait=true`, {
       capability: 'apps',
       action: 'start',
       args: { name: 'x`id`' },
@@ -150,25 +131,25 @@ describe('supervised apps on a real agent', () => {
   });
 
   it("stops apps when the agent stops, ends a crashed agent's leftovers, and autostarts them again", async () => {
-    const { agent: own, device: d } = await onlineAgent(ts);
+    const { agent: own, device: d } = await onlineAgent(fx.ts);
     const path = `/devices/${d.id}/apps`;
-    const first = (await ts.api('POST', path, { name: 'keeper', script: 'exec sleep 300', interpreter: 'sh' })).body;
+    const first = (await fx.ts.api('POST', path, { name: 'keeper', script: 'exec sleep 300', interpreter: 'sh' })).body;
     expect(first.state).toBe('running');
     await own.stop('SIGTERM');
     expect(alive(first.pid)).toBe(false);
 
-    const again = spawnAgent(ts, { stateDir: own.stateDir });
+    const again = spawnAgent(fx.ts, { stateDir: own.stateDir });
     const second = await waitUntil(async () => {
-      const s = (await ts.api('GET', `${path}/keeper`)).body;
+      const s = (await fx.ts.api('GET', `${path}/keeper`)).body;
       return s.state === 'running' ? s : null;
     }, 'keeper autostarted');
     // A crashed agent leaves its apps behind; the next one finds them by pid and start time and ends them.
     await again.stop('SIGKILL');
     expect(alive(second.pid)).toBe(true);
-    const third = spawnAgent(ts, { stateDir: own.stateDir });
+    const third = spawnAgent(fx.ts, { stateDir: own.stateDir });
     try {
       const s = await waitUntil(async () => {
-        const r = await ts.api('GET', `${path}/keeper`);
+        const r = await fx.ts.api('GET', `${path}/keeper`);
         return r.status === 200 && r.body.state === 'running' && r.body.pid !== second.pid ? r.body : null;
       }, 'keeper started by the third agent');
       expect(alive(second.pid)).toBe(false);
@@ -185,10 +166,10 @@ describe('supervised apps on a real agent', () => {
       script,
       'import os, sys, time\nprint("hello", sys.argv[1], os.environ["WHO"], flush=True)\ntime.sleep(300)\n',
     );
-    const inst = await runCli(ts, [
+    const inst = await runCli(fx.ts, [
       'apps',
       'install',
-      device,
+      fx.deviceId,
       'hello',
       '--script',
       script,
@@ -202,25 +183,25 @@ describe('supervised apps on a real agent', () => {
     expect(inst.stderr).toBe('');
     expect(inst.code).toBe(0);
     expect(inst.stdout).toMatch(/^installed app hello on d-\w+: running \(pid \d+, up \d+s\)\n$/);
-    const ls = await runCli(ts, ['apps', 'ls', device]);
+    const ls = await runCli(fx.ts, ['apps', 'ls', fx.deviceId]);
     expect(ls.stdout).toMatch(/^NAME +STATE +PID +RESTARTS/);
     expect(ls.stdout).toMatch(/\nhello +running +\d+ +0 /);
     await waitUntil(
-      async () => (await runCli(ts, ['apps', 'logs', device, 'hello'])).stdout === 'hello there world\n',
+      async () => (await runCli(fx.ts, ['apps', 'logs', fx.deviceId, 'hello'])).stdout === 'hello there world\n',
       'app output',
     );
-    const st = await runCli(ts, ['apps', 'status', device, 'hello', '--json']);
+    const st = await runCli(fx.ts, ['apps', 'status', fx.deviceId, 'hello', '--json']);
     expect(JSON.parse(st.stdout)).toMatchObject({ name: 'hello', interpreter: 'python3', env: ['WHO'] });
-    expect((await runCli(ts, ['apps', 'stop', device, 'hello'])).stdout).toBe('app hello: stopped\n');
-    const bad = await runCli(ts, ['apps', 'start', device, 'no;pe']);
+    expect((await runCli(fx.ts, ['apps', 'stop', fx.deviceId, 'hello'])).stdout).toBe('app hello: stopped\n');
+    const bad = await runCli(fx.ts, ['apps', 'start', fx.deviceId, 'no;pe']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/is not an app name/);
-    const missing = await runCli(ts, ['apps', 'install', device, 'x', '--script', script]);
+    const missing = await runCli(fx.ts, ['apps', 'install', fx.deviceId, 'x', '--script', script]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--script needs --interpreter/);
-    expect((await runCli(ts, ['apps', 'rm', device, 'hello'])).code).toBe(2); // no --yes, stdin not a terminal
-    expect((await runCli(ts, ['apps', 'rm', device, 'hello', '--yes'])).stdout).toBe(
-      `removed app hello from ${device}\n`,
+    expect((await runCli(fx.ts, ['apps', 'rm', fx.deviceId, 'hello'])).code).toBe(2); // no --yes, stdin not a terminal
+    expect((await runCli(fx.ts, ['apps', 'rm', fx.deviceId, 'hello', '--yes'])).stdout).toBe(
+      `removed app hello from ${fx.deviceId}\n`,
     );
   });
 });

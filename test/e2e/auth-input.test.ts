@@ -5,32 +5,21 @@
  * a viewer is refused every route beyond its role.
  */
 import { Agent, fetch } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ApiResult,
-  asAdmin,
-  bearer,
-  onlineAgent,
-  request,
-  startTestServer,
-  type TestAgent,
-  type TestServer,
-} from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { useOnlineDevice } from '../fixture.js';
+import { type ApiResult, asAdmin, bearer, request } from '../helpers.js';
 
-let ts: TestServer;
 let dispatcher: Agent;
-let agent: TestAgent;
-let device: string;
 
 async function http(
   method: string,
   path: string,
   opts: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
 ): Promise<ApiResult> {
-  return request(ts, method, path, opts);
+  return request(fx.ts, method, path, opts);
 }
 
-const admin = (method: string, path: string, body?: unknown): Promise<any> => asAdmin(ts, method, path, body);
+const admin = (method: string, path: string, body?: unknown): Promise<any> => asAdmin(fx.ts, method, path, body);
 
 /** Invites and accepts, then logs in for a CLI token: a user's bearer credential. */
 async function userToken(name: string, role: string): Promise<string> {
@@ -42,18 +31,13 @@ async function userToken(name: string, role: string): Promise<string> {
   return r.body.token;
 }
 
-beforeAll(async () => {
-  ts = await startTestServer();
-  dispatcher = new Agent({ connect: { ca: ts.ca } });
-  const online = await onlineAgent(ts, { enroll: await ts.enrollmentToken({ autoAccept: true, tags: ['lab'] }) });
-  agent = online.agent;
-  device = online.device.id;
-  // Someone to aim PATCH /users at.
-  await userToken('ivy', 'viewer');
-});
-afterAll(async () => {
-  await agent?.stop();
-  await ts?.close();
+const fx = useOnlineDevice({
+  agent: async (ts) => ({ enroll: await ts.enrollmentToken({ autoAccept: true, tags: ['lab'] }) }),
+  setup: async ({ ts }) => {
+    dispatcher = new Agent({ connect: { ca: ts.ca } });
+    // Someone to aim PATCH /users at.
+    await userToken('ivy', 'viewer');
+  },
 });
 
 describe('hostile input', () => {
@@ -71,7 +55,10 @@ describe('hostile input', () => {
       const logIn = await http('POST', '/auth/login', { body: { name: s, password: 'x' } });
       expect(logIn.status, s).toBe(400);
       expect(logIn.body.error.code, s).toBe('E_BAD_ARGS');
-      const inv = await http('POST', '/invitations', { body: { name: s, role: 'admin' }, headers: bearer(ts.token) });
+      const inv = await http('POST', '/invitations', {
+        body: { name: s, role: 'admin' },
+        headers: bearer(fx.ts.token),
+      });
       expect(inv.body.error.code, s).toBe('E_BAD_ARGS');
       const ref = encodeURIComponent(s);
       for (const [method, path, body] of [
@@ -83,7 +70,7 @@ describe('hostile input', () => {
         ['PATCH', `/users/${ref}`, { role: 'admin' }],
         ['DELETE', `/users/${ref}`, undefined],
       ] as const) {
-        const r = await http(method, path, { body, headers: bearer(ts.token) });
+        const r = await http(method, path, { body, headers: bearer(fx.ts.token) });
         expect(r.status, `${method} ${path}`).toBe(404);
         expect(r.body.error.code, `${method} ${path}`).toBe('E_NOT_FOUND');
       }
@@ -104,45 +91,45 @@ describe('hostile input', () => {
   });
 
   it('__proto__ and constructor keys are refused (E_BAD_ARGS) and pollute nothing', async () => {
-    const commandsBefore = (await admin('GET', `/devices/${device}/commands`)).items.length;
+    const commandsBefore = (await admin('GET', `/devices/${fx.deviceId}/commands`)).items.length;
     const cases: [string, string, string][] = [
       ['POST', '/api-tokens', '{"name":"p","__proto__":{"polluted":"yes","role":"admin"}}'],
       ['POST', '/api-tokens', '{"name":"p","constructor":{"prototype":{"polluted":"yes"}}}'],
       ['POST', '/api-tokens', '{"name":"p","constructor":"x"}'],
       ['POST', '/invitations', '{"name":"p","role":"viewer","__proto__":{"role":"admin"}}'],
-      ['PATCH', `/devices/${device}`, '{"tags":["a"],"__proto__":{"polluted":"yes"}}'],
+      ['PATCH', `/devices/${fx.deviceId}`, '{"tags":["a"],"__proto__":{"polluted":"yes"}}'],
       [
         'POST',
-        `/devices/${device}/commands`,
+        `/devices/${fx.deviceId}/commands`,
         '{"capability":"exec","action":"run","args":{"argv":["true"],"__proto__":{"polluted":"yes"}}}',
       ],
       [
         'POST',
-        `/devices/${device}/commands`,
+        `/devices/${fx.deviceId}/commands`,
         '{"capability":"exec","action":"run","args":{"argv":["true"],"constructor":{"prototype":{"polluted":"yes"}}}}',
       ],
       ['POST', '/auth/login', '{"name":"admin","password":"x","__proto__":{"isAdmin":true}}'],
     ];
     for (const [method, path, rawBody] of cases) {
-      const r = await http(method, path, { rawBody, headers: bearer(ts.token) });
+      const r = await http(method, path, { rawBody, headers: bearer(fx.ts.token) });
       expect(r.status, rawBody).toBe(400);
       expect(r.body.error.code, rawBody).toBe('E_BAD_ARGS');
     }
     const unknown = await http('POST', '/api-tokens', {
       rawBody: '{"name":"p","constructor":"x"}',
-      headers: bearer(ts.token),
+      headers: bearer(fx.ts.token),
     });
     expect(unknown.body.error.message).toMatch(/unknown field 'constructor'/);
     for (const q of ['__proto__=1', '__proto__[polluted]=yes', 'constructor=x']) {
-      const r = await http('GET', `/devices?${q}`, { headers: bearer(ts.token) });
+      const r = await http('GET', `/devices?${q}`, { headers: bearer(fx.ts.token) });
       expect(r.status, q).toBe(400);
       expect(r.body.error.code, q).toBe('E_BAD_ARGS');
     }
     expect(({} as any).polluted).toBeUndefined();
     expect(({} as any).isAdmin).toBeUndefined();
     expect(Object.prototype).not.toHaveProperty('polluted');
-    expect((await admin('GET', `/devices/${device}/commands`)).items.length).toBe(commandsBefore);
-    expect((await admin('GET', `/devices/${device}`)).tags).toEqual(['lab']);
+    expect((await admin('GET', `/devices/${fx.deviceId}/commands`)).items.length).toBe(commandsBefore);
+    expect((await admin('GET', `/devices/${fx.deviceId}`)).tags).toEqual(['lab']);
     expect((await admin('GET', '/api-tokens')).items.map((t: any) => t.name)).not.toContain('p');
   });
 
@@ -155,7 +142,7 @@ describe('hostile input', () => {
       ['text/plain', JSON.stringify(credentials)],
     ];
     for (const [type, rawBody] of forms) {
-      const res = await fetch(`https://127.0.0.1:${ts.server.httpPort}/api/v1/auth/login`, {
+      const res = await fetch(`https://127.0.0.1:${fx.ts.server.httpPort}/api/v1/auth/login`, {
         method: 'POST',
         headers: { 'content-type': type },
         body: rawBody,
@@ -173,9 +160,9 @@ describe('hostile input', () => {
     for (const [path, body] of [
       ['/auth/login', { name: 'admin', password: big }],
       ['/auth/accept-invitation', { code: big, password: big }],
-      [`/devices/${device}/commands`, { capability: 'exec', action: 'run', args: { argv: ['echo', big] } }],
+      [`/devices/${fx.deviceId}/commands`, { capability: 'exec', action: 'run', args: { argv: ['echo', big] } }],
     ] as const) {
-      const r = await http('POST', path, { body, headers: bearer(ts.token) });
+      const r = await http('POST', path, { body, headers: bearer(fx.ts.token) });
       expect(r.status, path).toBe(413);
       expect(r.body.error.code, path).toBe('E_TOO_LARGE');
     }
@@ -190,7 +177,7 @@ describe('hostile input', () => {
       ['PATCH', '/users/ivy', { role: 'viewer', isAdmin: true }, 'isAdmin'],
       ['POST', '/auth/password', { current: 'a', new: 'b', confirm: 'b' }, 'confirm'],
     ] as const) {
-      const r = await http(method, path, { body, headers: bearer(ts.token) });
+      const r = await http(method, path, { body, headers: bearer(fx.ts.token) });
       expect(r.status, path).toBe(400);
       expect(r.body.error.code, path).toBe('E_BAD_ARGS');
       expect(r.body.error.message, path).toContain(`unknown field '${field}'`);
@@ -245,7 +232,7 @@ describe('hostile input', () => {
       for (const method of Object.keys(ops).map((m) => m.toUpperCase())) {
         const key = `${method} ${path.replace(/^\/api\/v1/, '')}`;
         if (viewerMay.has(key)) continue;
-        const url = key.split(' ')[1]!.replace('{device}', device).replace('{id}', 'x-1').replace('{user}', 'ivy');
+        const url = key.split(' ')[1]!.replace('{device}', fx.deviceId).replace('{id}', 'x-1').replace('{user}', 'ivy');
         const r = await http(method, url, {
           body: method === 'GET' || method === 'DELETE' ? undefined : {},
           headers: bearer(token),

@@ -20,23 +20,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CLI_BIN,
-  onlineAgent,
-  request,
-  runCli,
-  startTestServer,
-  type TestAgent,
-  type TestServer,
-  tempDir,
-  waitUntil,
-} from '../helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useOnlineDevice } from '../fixture.js';
+import { CLI_BIN, request, runCli, tempDir, waitUntil } from '../helpers.js';
 
 const MiB = 1024 * 1024;
-let ts: TestServer;
-let agent: TestAgent;
-let device = '';
 let root = '';
 let local = '';
 
@@ -74,9 +62,9 @@ function cli(args: string[]): {
   const env = {
     PATH: process.env.PATH,
     HOME: tempDir('outpost-home-'),
-    OUTPOST_URL: `https://127.0.0.1:${ts.server.httpPort}`,
-    OUTPOST_TOKEN: ts.token,
-    OUTPOST_CA: ts.server.caFile,
+    OUTPOST_URL: `https://127.0.0.1:${fx.ts.server.httpPort}`,
+    OUTPOST_TOKEN: fx.ts.token,
+    OUTPOST_CA: fx.ts.server.caFile,
   };
   const proc = spawn(process.execPath, [CLI_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -91,22 +79,16 @@ function cli(args: string[]): {
 
 const parts = () => readdirSync(root).filter((n) => n.includes('.outpost-part-'));
 
-beforeAll(async () => {
+// Registered before the fixture, so the roots exist before the agent starts.
+beforeAll(() => {
   root = realpathSync(tempDir('outpost-xfer-root-'));
   local = realpathSync(tempDir('outpost-xfer-local-'));
   const outside = realpathSync(tempDir('outpost-xfer-outside-'));
   writeFileSync(join(outside, 'secret'), 'top secret');
   symlinkSync(outside, join(root, 'escape'));
-  ts = await startTestServer();
-  const online = await onlineAgent(ts, { args: ['--file-roots', root] });
-  agent = online.agent;
-  device = online.device.id;
-}, 60_000);
-
-afterAll(async () => {
-  await agent?.stop();
-  await ts?.close();
 });
+
+const fx = useOnlineDevice({ agent: () => ({ args: ['--file-roots', root] }) });
 
 describe('outpost cp', () => {
   it('uploads and downloads 200 MiB, checksummed both ends; memory does not grow with the file size', async () => {
@@ -118,7 +100,7 @@ describe('outpost cp', () => {
     const roundTrip = async (name: string, mib: number) => {
       const src = join(local, name);
       const sum = await bigFile(src, mib);
-      const up = cli(['cp', '--json', src, `${device}:${root}/${name}`]);
+      const up = cli(['cp', '--json', src, `${fx.deviceId}:${root}/${name}`]);
       let cliPeak = 0;
       const watch = setInterval(() => {
         try {
@@ -132,12 +114,14 @@ describe('outpost cp', () => {
       expect(await sha(join(root, name))).toBe(sum);
       expect(parts()).toEqual([]);
       const back = join(local, `${name}.back`);
-      const down = await runCli(ts, ['cp', '--json', `${device}:${root}/${name}`, back], { timeoutMs: 600_000 });
+      const down = await runCli(fx.ts, ['cp', '--json', `${fx.deviceId}:${root}/${name}`, back], {
+        timeoutMs: 600_000,
+      });
       expect(down.code, down.stderr).toBe(0);
       expect(JSON.parse(down.stdout)).toMatchObject({ size: mib * MiB, sha256: sum });
       expect(await sha(back)).toBe(sum);
       expect(existsSync(`${back}.outpost-part`)).toBe(false);
-      return { server: serverPeak, agent: peakRss(agent.proc.pid ?? 0), cli: cliPeak };
+      return { server: serverPeak, agent: peakRss(fx.agent.proc.pid ?? 0), cli: cliPeak };
     };
     try {
       // A small transfer first brings every process to its steady state (buffers, TLS, JIT, GC heap sizing).
@@ -160,7 +144,7 @@ describe('outpost cp', () => {
   it('an upload killed half-way resumes from what the device has and sends only the rest', async () => {
     const src = join(local, 'resume-up.bin');
     const sum = await bigFile(src, 48);
-    const first = cli(['cp', src, `${device}:${root}/resume-up.bin`]);
+    const first = cli(['cp', src, `${fx.deviceId}:${root}/resume-up.bin`]);
     await waitUntil(() => parts().some((p) => statSync(join(root, p)).size >= 8 * MiB), 'part file to grow', 120_000);
     first.proc.kill('SIGKILL');
     await first.done;
@@ -179,7 +163,9 @@ describe('outpost cp', () => {
     );
     expect(last).toBeGreaterThan(0);
     expect(last).toBeLessThan(48 * MiB);
-    const second = await runCli(ts, ['cp', '--json', src, `${device}:${root}/resume-up.bin`], { timeoutMs: 300_000 });
+    const second = await runCli(fx.ts, ['cp', '--json', src, `${fx.deviceId}:${root}/resume-up.bin`], {
+      timeoutMs: 300_000,
+    });
     expect(second.code, second.stderr).toBe(0);
     // The server accepts only bodies of exactly size − offset bytes: this attempt sent the rest and no more.
     expect(JSON.parse(second.stdout)).toMatchObject({ sha256: sum, resumedFrom: last });
@@ -191,7 +177,7 @@ describe('outpost cp', () => {
   it('a download killed half-way resumes from the local part', async () => {
     const sum = await bigFile(join(root, 'resume-down.bin'), 48);
     const dst = join(local, 'resume-down.bin');
-    const first = cli(['cp', `${device}:${root}/resume-down.bin`, dst]);
+    const first = cli(['cp', `${fx.deviceId}:${root}/resume-down.bin`, dst]);
     await waitUntil(
       () => existsSync(`${dst}.outpost-part`) && statSync(`${dst}.outpost-part`).size >= 8 * MiB,
       'local part',
@@ -200,7 +186,9 @@ describe('outpost cp', () => {
     first.proc.kill('SIGKILL');
     await first.done;
     const had = statSync(`${dst}.outpost-part`).size;
-    const second = await runCli(ts, ['cp', '--json', `${device}:${root}/resume-down.bin`, dst], { timeoutMs: 300_000 });
+    const second = await runCli(fx.ts, ['cp', '--json', `${fx.deviceId}:${root}/resume-down.bin`, dst], {
+      timeoutMs: 300_000,
+    });
     expect(second.code, second.stderr).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({ sha256: sum, resumedFrom: had });
     expect(await sha(dst)).toBe(sum);
@@ -209,9 +197,9 @@ describe('outpost cp', () => {
 
 describe('transfer routes', () => {
   const put = (query: string, body: Buffer) =>
-    request(ts, 'PUT', `/devices/${device}/files/content?${query}`, {
+    request(fx.ts, 'PUT', `/devices/${fx.deviceId}/files/content?${query}`, {
       rawBody: body as unknown as string,
-      headers: { authorization: `Bearer ${ts.token}`, 'content-type': 'application/octet-stream' },
+      headers: { authorization: `Bearer ${fx.ts.token}`, 'content-type': 'application/octet-stream' },
     });
   const data = Buffer.from('hello, device');
   const digest = createHash('sha256').update(data).digest('hex');
@@ -231,9 +219,9 @@ describe('transfer routes', () => {
     expect(
       readdirSync(root).filter((n) => n.startsWith('wrong') || n.startsWith('short') || n.includes('part')),
     ).toEqual([]);
-    const json = await request(ts, 'PUT', `/devices/${device}/files/content?${q(`${root}/j.txt`)}`, {
+    const json = await request(fx.ts, 'PUT', `/devices/${fx.deviceId}/files/content?${q(`${root}/j.txt`)}`, {
       body: { not: 'a file' },
-      headers: { authorization: `Bearer ${ts.token}` },
+      headers: { authorization: `Bearer ${fx.ts.token}` },
     });
     expect(json.status).toBe(400);
   });
@@ -241,11 +229,11 @@ describe('transfer routes', () => {
   it('downloads with Range, announcing size and mode, with the checksum as a trailer', async () => {
     writeFileSync(join(root, 'r.txt'), '0123456789');
     const res = await request(
-      ts,
+      fx.ts,
       'GET',
-      `/devices/${device}/files/content?path=${encodeURIComponent(`${root}/r.txt`)}`,
+      `/devices/${fx.deviceId}/files/content?path=${encodeURIComponent(`${root}/r.txt`)}`,
       {
-        headers: { authorization: `Bearer ${ts.token}`, range: 'bytes=4-' },
+        headers: { authorization: `Bearer ${fx.ts.token}`, range: 'bytes=4-' },
       },
     );
     expect(res.status).toBe(206);
@@ -258,11 +246,11 @@ describe('transfer routes', () => {
     const escapes = [`${root}/escape/secret`, `${root}/../escape/secret`, '/etc/passwd'];
     for (const p of escapes) {
       const up = await put(q(p), data);
-      const status = await ts.api(
+      const status = await fx.ts.api(
         'GET',
-        `/devices/${device}/files/upload-status?path=${encodeURIComponent(p)}&transfer=test-transfer-1`,
+        `/devices/${fx.deviceId}/files/upload-status?path=${encodeURIComponent(p)}&transfer=test-transfer-1`,
       );
-      const down = await ts.api('GET', `/devices/${device}/files/content?path=${encodeURIComponent(p)}`);
+      const down = await fx.ts.api('GET', `/devices/${fx.deviceId}/files/content?path=${encodeURIComponent(p)}`);
       for (const r of [up, status, down]) {
         expect([400, 403], `${p}: ${r.text}`).toContain(r.status);
         expect(['E_BAD_ARGS', 'E_DENIED']).toContain(r.body.error.code);

@@ -12,6 +12,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { useOnlineDevice } from '../fixture.js';
 import {
   asAdmin,
   bearer,
@@ -19,16 +20,12 @@ import {
   onlineAgent,
   request,
   runCli,
-  startTestServer,
   type TestAgent,
-  type TestServer,
   tempDir,
+  userToken,
   waitUntil,
 } from '../helpers.js';
 
-let ts: TestServer;
-let agent: TestAgent;
-let device: string;
 let viewerToken: string;
 let http: HttpServer;
 let httpPort: number;
@@ -59,16 +56,16 @@ interface Forward {
 }
 
 /** Starts `outpost forward` as a process and waits until it listens. */
-async function startForward(args: string[], token = ts.token): Promise<Forward> {
+async function startForward(args: string[], token = fx.ts.token): Promise<Forward> {
   const home = tempDir('outpost-home-');
   const proc = spawn(process.execPath, [CLI_BIN, 'forward', ...args, '--json', '-v'], {
     env: {
       PATH: process.env.PATH,
       HOME: home,
       XDG_CONFIG_HOME: join(home, '.config'),
-      OUTPOST_URL: `https://127.0.0.1:${ts.server.httpPort}`,
+      OUTPOST_URL: `https://127.0.0.1:${fx.ts.server.httpPort}`,
       OUTPOST_TOKEN: token,
-      OUTPOST_CA: ts.server.caFile,
+      OUTPOST_CA: fx.ts.server.caFile,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -124,10 +121,8 @@ function connectionOutcome(port: number, send = 'hello\n'): Promise<string> {
   });
 }
 
+// A service for the agent to forward to; registered before the fixture, so it closes after the agent has stopped.
 beforeAll(async () => {
-  ts = await startTestServer();
-  ({ agent } = await onlineAgent(ts));
-  device = agent.identity().deviceId;
   http = createHttpServer((req, res) => {
     if (req.url === '/file') {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': FILE.length });
@@ -137,25 +132,24 @@ beforeAll(async () => {
     }
   });
   httpPort = await listenOn(http);
-  const inv = await asAdmin(ts, 'POST', '/invitations', { name: 'vera', role: 'viewer' });
-  await request(ts, 'POST', '/auth/accept-invitation', { body: { code: inv.code, password: 'vera-password-ok' } });
-  const login = await request(ts, 'POST', '/auth/token', {
-    body: { name: 'vera', password: 'vera-password-ok', tokenName: 't' },
-  });
-  viewerToken = login.body.token;
-}, 60_000);
-
+});
 afterAll(async () => {
-  for (const f of forwards) if (f.proc.exitCode === null) f.proc.kill('SIGKILL');
-  for (const a of extraAgents) await a.stop();
-  await agent?.stop();
   await new Promise<void>((r) => (http ? http.close(() => r()) : r()));
-  await ts?.close();
+});
+
+const fx = useOnlineDevice({
+  setup: async ({ ts }) => {
+    viewerToken = await userToken(ts, 'vera', 'viewer');
+  },
+  teardown: async () => {
+    for (const f of forwards) if (f.proc.exitCode === null) f.proc.kill('SIGKILL');
+    for (const a of extraAgents) await a.stop();
+  },
 });
 
 describe('outpost forward', () => {
   it('carries ten parallel 20 MB downloads through one forward, byte for byte', async () => {
-    const f = await startForward([device, `0:127.0.0.1:${httpPort}`]);
+    const f = await startForward([fx.deviceId, `0:127.0.0.1:${httpPort}`]);
     const results = await Promise.all(Array.from({ length: 10 }, () => download(f.port)));
     for (const r of results) expect(r).toEqual({ sha: FILE_SHA, bytes: FILE.length });
     // Each connection was its own stream, and each closed cleanly with its bytes counted.
@@ -168,13 +162,18 @@ describe('outpost forward', () => {
     }
     expect(f.stderr()).toMatch(/#10 127\.0\.0\.1:\d+: closed after [\d.]+s: \d+ B sent, 20\.0 MiB received/);
     // The server kept the trail: who, which device, which target, and the bytes of each.
-    const audit = await asAdmin(ts, 'GET', `/audit?action=forward.*&device=${device}`);
+    const audit = await asAdmin(fx.ts, 'GET', `/audit?action=forward.*&device=${fx.deviceId}`);
     const opened = audit.items.filter((e: any) => e.action === 'forward.open');
     const closed = audit.items.filter((e: any) => e.action === 'forward.close');
     expect(opened.length).toBeGreaterThanOrEqual(10);
     expect(closed.length).toBeGreaterThanOrEqual(10);
     const last = closed.at(-1);
-    expect(last).toMatchObject({ actorName: 'admin', target: `127.0.0.1:${httpPort}`, deviceId: device, result: 'ok' });
+    expect(last).toMatchObject({
+      actorName: 'admin',
+      target: `127.0.0.1:${httpPort}`,
+      deviceId: fx.deviceId,
+      result: 'ok',
+    });
     expect(last.details).toMatchObject({ reason: 'closed', address: '127.0.0.1', bytesFromTarget: expect.any(Number) });
     expect(last.details.bytesFromTarget).toBeGreaterThan(FILE.length);
     // Ctrl-C stops it cleanly.
@@ -196,7 +195,7 @@ describe('outpost forward', () => {
     });
     const port = await listenOn(counter);
     try {
-      const f = await startForward([device, `0:${port}`]);
+      const f = await startForward([fx.deviceId, `0:${port}`]);
       const upload = randomBytes(5 * 1024 * 1024 + 3);
       const answer = await new Promise<string>((resolve, reject) => {
         const s = connect({ port: f.port, host: '127.0.0.1', allowHalfOpen: true }, () => s.end(upload));
@@ -227,7 +226,7 @@ describe('outpost forward', () => {
     });
     const port = await listenOn(target);
     try {
-      const f = await startForward([device, `0:${port}`]);
+      const f = await startForward([fx.deviceId, `0:${port}`]);
       // From before the WebSocket is up to after the device connected: the client resets.
       const gone = [0, 10, 30, 60, 100, 200, 400].map(
         (ms) =>
@@ -244,7 +243,7 @@ describe('outpost forward', () => {
       // Every forward/open that reached the device ends, and closes its target connection.
       const opens = await waitUntil(
         async () => {
-          const r = await asAdmin(ts, 'GET', `/devices/${device}/commands`);
+          const r = await asAdmin(fx.ts, 'GET', `/devices/${fx.deviceId}/commands`);
           const mine = r.items.filter((c: any) => c.action === 'open' && c.args.port === port);
           return mine.every((c: any) => ['succeeded', 'failed'].includes(c.status)) && mine;
         },
@@ -264,7 +263,7 @@ describe('outpost forward', () => {
 
   it('closes a connection to a refused target with an error, and keeps serving', async () => {
     const port = await closedPort();
-    const f = await startForward([device, `0:${port}`]);
+    const f = await startForward([fx.deviceId, `0:${port}`]);
     expect(await connectionOutcome(f.port)).toMatch(/^reset ECONNRESET|^closed ""/);
     await waitUntil(() => /E_NOT_FOUND/.test(f.stderr()), 'the refusal reported');
     expect(f.stderr()).toMatch(
@@ -284,14 +283,14 @@ describe('outpost forward', () => {
   }, 120_000);
 
   it('refuses a target outside the device’s forwardAllow with E_DENIED', async () => {
-    const f = await startForward([device, `0:127.0.0.2:${httpPort}`]);
+    const f = await startForward([fx.deviceId, `0:127.0.0.2:${httpPort}`]);
     expect(await connectionOutcome(f.port)).toMatch(/^reset ECONNRESET|^closed ""/);
     await waitUntil(() => /E_DENIED/.test(f.stderr()), 'the denial reported');
     expect(f.stderr()).toMatch(
       /forwarding to 127\.0\.0\.2:\d+ is not allowed on this device \(forwardAllow: localhost:\*, 127\.0\.0\.1:\*, \[::1\]:\*\) \(E_DENIED\)/,
     );
     const audit = await waitUntil(async () => {
-      const r = await asAdmin(ts, 'GET', `/audit?action=forward.close&device=${device}`);
+      const r = await asAdmin(fx.ts, 'GET', `/audit?action=forward.close&device=${fx.deviceId}`);
       return r.items.find((e: any) => e.target === `127.0.0.2:${httpPort}`);
     }, 'the denied forward audited');
     expect(audit).toMatchObject({ result: 'error', errorCode: 'E_DENIED' });
@@ -300,7 +299,7 @@ describe('outpost forward', () => {
   }, 120_000);
 
   it('ends open connections with an error when the device goes offline, and stays up to say so', async () => {
-    const { agent: leaving } = await onlineAgent(ts);
+    const { agent: leaving } = await onlineAgent(fx.ts);
     extraAgents.push(leaving);
     const id = leaving.identity().deviceId;
     const f = await startForward([id, `0:${httpPort}`]);
@@ -325,7 +324,7 @@ describe('outpost forward', () => {
     await waitUntil(() => /\(E_OFFLINE\)/.test(f.stderr()), 'the cut reported');
     expect(f.stderr()).toMatch(/outpost: #1 127\.0\.0\.1:\d+: .*(agent is stopping|offline).* \(E_OFFLINE\)/);
     // Still listening; a new connection is refused at once with the reason.
-    await waitUntil(async () => (await ts.device(id))?.online === false, 'the device offline');
+    await waitUntil(async () => (await fx.ts.device(id))?.online === false, 'the device offline');
     expect(await connectionOutcome(f.port)).toMatch(/^reset ECONNRESET|^closed ""/);
     await waitUntil(() => /#2 .*is offline \(E_OFFLINE\)/.test(f.stderr()), 'the second refusal reported');
     expect(f.proc.exitCode).toBeNull();
@@ -334,17 +333,22 @@ describe('outpost forward', () => {
   }, 120_000);
 
   it('is refused to a viewer with E_DENIED before it listens', async () => {
-    const r = await runCli(ts, ['forward', device, '0:80'], { env: { OUTPOST_TOKEN: viewerToken } });
+    const r = await runCli(fx.ts, ['forward', fx.deviceId, '0:80'], { env: { OUTPOST_TOKEN: viewerToken } });
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe('error: role viewer may not commands:run (E_DENIED)');
-    const check = await request(ts, 'GET', `/devices/${device}/forward?port=80`, { headers: bearer(viewerToken) });
+    const check = await request(fx.ts, 'GET', `/devices/${fx.deviceId}/forward?port=80`, {
+      headers: bearer(viewerToken),
+    });
     expect(check.status).toBe(403);
     // The WebSocket itself is refused before the upgrade, and the device is never asked.
     const upgrade = await new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(`wss://127.0.0.1:${ts.server.httpPort}/api/v1/devices/${device}/forward?port=80`, {
-        ca: ts.ca,
-        headers: bearer(viewerToken),
-      });
+      const ws = new WebSocket(
+        `wss://127.0.0.1:${fx.ts.server.httpPort}/api/v1/devices/${fx.deviceId}/forward?port=80`,
+        {
+          ca: fx.ts.ca,
+          headers: bearer(viewerToken),
+        },
+      );
       ws.on('unexpected-response', (_req, res) => {
         // Left open on purpose: the server must close a connection whose upgrade it refused.
         res.socket.once('close', () => resolve(res.statusCode ?? 0));
@@ -354,19 +358,19 @@ describe('outpost forward', () => {
       ws.on('error', () => {});
     });
     expect(upgrade).toBe(403);
-    const commands = await asAdmin(ts, 'GET', `/devices/${device}/commands`);
+    const commands = await asAdmin(fx.ts, 'GET', `/devices/${fx.deviceId}/commands`);
     expect(commands.items.filter((c: any) => c.createdBy === 'user:vera')).toEqual([]);
     // Each refusal is in the audit log as a refused forward.open.
-    const refused = (await asAdmin(ts, 'GET', '/audit?action=forward.open&actor=vera')).items;
+    const refused = (await asAdmin(fx.ts, 'GET', '/audit?action=forward.open&actor=vera')).items;
     expect(refused.length).toBeGreaterThanOrEqual(2);
     for (const a of refused) expect(a).toMatchObject({ result: 'error', errorCode: 'E_DENIED' });
   });
 
   it('refuses bad specs and unknown devices with one clear line', async () => {
-    const bad = await runCli(ts, ['forward', device, '8080'], {});
+    const bad = await runCli(fx.ts, ['forward', fx.deviceId, '8080'], {});
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/'8080': expected LOCALPORT:HOST:PORT or LOCALPORT:PORT/);
-    const unknown = await runCli(ts, ['forward', 'no-such-device', '0:80'], {});
+    const unknown = await runCli(fx.ts, ['forward', 'no-such-device', '0:80'], {});
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/E_NOT_FOUND/);
   });

@@ -9,50 +9,32 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, fetch } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CLI_BIN,
-  onlineAgent,
-  runCli,
-  sendCommand,
-  startTestServer,
-  type TestAgent,
-  type TestServer,
-  tempDir,
-  waitUntil,
-} from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { useOnlineDevice } from '../fixture.js';
+import { CLI_BIN, onlineAgent, runCli, sendCommand, tempDir, waitUntil } from '../helpers.js';
 
-let ts: TestServer;
-let agent: TestAgent;
-let device: string;
 let logDir: string;
 
-beforeAll(async () => {
-  ts = await startTestServer();
-  const a = await onlineAgent(ts);
-  agent = a.agent;
-  device = a.device.id;
-  // The agent's default log roots are /var/log and <state-dir>/logs.
-  logDir = join(agent.stateDir, 'logs');
-  mkdirSync(logDir, { recursive: true });
-});
-afterAll(async () => {
-  await agent?.stop();
-  await ts?.close();
+const fx = useOnlineDevice({
+  setup: ({ agent }) => {
+    // The agent's default log roots are /var/log and <state-dir>/logs.
+    logDir = join(agent.stateDir, 'logs');
+    mkdirSync(logDir, { recursive: true });
+  },
 });
 
-const logs = (query: string) => ts.api('GET', `/devices/${device}/logs?${query}`);
+const logs = (query: string) => fx.ts.api('GET', `/devices/${fx.deviceId}/logs?${query}`);
 const file = (name: string) => `source=${encodeURIComponent(`file:${join(logDir, name)}`)}`;
-const command = async (id: string) => (await ts.api('GET', `/commands/${id}`)).body;
+const command = async (id: string) => (await fx.ts.api('GET', `/commands/${id}`)).body;
 
 /** Opens the follow stream and collects its events until `until` says stop (then the reader leaves). */
 async function followStream(query: string, onEvent: (event: string, data: any) => boolean): Promise<string> {
   const controller = new AbortController();
   const res = await fetch(
-    `https://127.0.0.1:${ts.server.httpPort}/api/v1/devices/${device}/logs?${query}&follow=true`,
+    `https://127.0.0.1:${fx.ts.server.httpPort}/api/v1/devices/${fx.deviceId}/logs?${query}&follow=true`,
     {
-      headers: { authorization: `Bearer ${ts.token}`, accept: 'text/event-stream' },
-      dispatcher: new Agent({ connect: { ca: ts.ca } }),
+      headers: { authorization: `Bearer ${fx.ts.token}`, accept: 'text/event-stream' },
+      dispatcher: new Agent({ connect: { ca: fx.ts.ca } }),
       signal: controller.signal,
     },
   );
@@ -110,7 +92,7 @@ describe('reading logs', () => {
 
     const up = await logs(`source=${encodeURIComponent(`file:${logDir}/../identity.json`)}`);
     expect([up.status, up.body.error.code]).toEqual([400, 'E_BAD_ARGS']);
-    symlinkSync(join(agent.stateDir, 'identity.json'), join(logDir, 'escape.log'));
+    symlinkSync(join(fx.agent.stateDir, 'identity.json'), join(logDir, 'escape.log'));
     const escaped = await logs(file('escape.log'));
     expect([escaped.status, escaped.body.error.code]).toEqual([403, 'E_DENIED']);
     expect(escaped.text).not.toContain('secret');
@@ -181,13 +163,13 @@ describe('following logs', () => {
     const path = join(logDir, 'cli.log');
     writeFileSync(path, 'first\n');
     const home = tempDir('outpost-home-');
-    const proc = spawn(process.execPath, [CLI_BIN, 'logs', device, '--file', path, '-f'], {
+    const proc = spawn(process.execPath, [CLI_BIN, 'logs', fx.deviceId, '--file', path, '-f'], {
       env: {
         PATH: process.env.PATH,
         HOME: home,
-        OUTPOST_URL: `https://127.0.0.1:${ts.server.httpPort}`,
-        OUTPOST_TOKEN: ts.token,
-        OUTPOST_CA: ts.server.caFile,
+        OUTPOST_URL: `https://127.0.0.1:${fx.ts.server.httpPort}`,
+        OUTPOST_TOKEN: fx.ts.token,
+        OUTPOST_CA: fx.ts.server.caFile,
       },
     });
     let out = '';
@@ -200,21 +182,21 @@ describe('following logs', () => {
     await waitUntil(() => out === 'first\nsecond\n', 'the new line');
     proc.kill('SIGINT');
     expect(await exited).toBe(130);
-    const follows = (await ts.api('GET', `/devices/${device}/commands`)).body.items.filter(
+    const follows = (await fx.ts.api('GET', `/devices/${fx.deviceId}/commands`)).body.items.filter(
       (c: any) => c.action === 'follow' && c.args.source === `file:${path}`,
     );
     expect(follows).toHaveLength(1);
     await waitUntil(async () => (await command(follows[0].id)).result?.reason === 'cancelled', 'follow cancelled');
-    const plain = await runCli(ts, ['logs', device, '--file', path, '-n', '1']);
+    const plain = await runCli(fx.ts, ['logs', fx.deviceId, '--file', path, '-n', '1']);
     expect([plain.code, plain.stdout]).toEqual([0, 'second\n']);
   });
 });
 
 describe('cancelling commands', () => {
   it('stops a running command on the device; a finished one answers 409', async () => {
-    const running = await sendCommand(ts, device, 'exec', 'run', { argv: ['sleep', '30'] }, 'wait=false');
+    const running = await sendCommand(fx.ts, fx.deviceId, 'exec', 'run', { argv: ['sleep', '30'] }, 'wait=false');
     await waitUntil(async () => (await command(running.body.id)).status !== 'queued', 'exec sent');
-    const r = await ts.api('POST', `/commands/${running.body.id}/cancel`);
+    const r = await fx.ts.api('POST', `/commands/${running.body.id}/cancel`);
     expect(r.status).toBe(200);
     expect(r.body.cancelled).toBe(true);
     const done = await waitUntil(async () => {
@@ -223,19 +205,19 @@ describe('cancelling commands', () => {
     }, 'the exec to end');
     expect(done.result).toMatchObject({ exitCode: null, signal: 'SIGTERM', timedOut: false });
     expect(done.durationMs).toBeLessThan(25_000);
-    const again = await ts.api('POST', `/commands/${running.body.id}/cancel`);
+    const again = await fx.ts.api('POST', `/commands/${running.body.id}/cancel`);
     expect([again.status, again.body.error.code]).toEqual([409, 'E_CONFLICT']);
-    const audit = (await ts.api('GET', `/audit?action=command.cancel`)).body.items;
+    const audit = (await fx.ts.api('GET', `/audit?action=command.cancel`)).body.items;
     expect(audit.some((e: any) => e.target === running.body.id && e.result === 'ok')).toBe(true);
   });
 
   it('fails a queued command at once: it never reaches the device', async () => {
-    const { agent: other, device: d } = await onlineAgent(ts);
+    const { agent: other, device: d } = await onlineAgent(fx.ts);
     await other.stop();
-    await waitUntil(async () => (await ts.device(d.id)).online === false, 'device offline');
-    const queued = await sendCommand(ts, d.id, 'exec', 'run', { argv: ['true'] }, 'wait=false');
+    await waitUntil(async () => (await fx.ts.device(d.id)).online === false, 'device offline');
+    const queued = await sendCommand(fx.ts, d.id, 'exec', 'run', { argv: ['true'] }, 'wait=false');
     expect(queued.body.status).toBe('queued');
-    const r = await ts.api('POST', `/commands/${queued.body.id}/cancel`);
+    const r = await fx.ts.api('POST', `/commands/${queued.body.id}/cancel`);
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ cancelled: true, command: { status: 'failed', error: { code: 'E_CONFLICT' } } });
     expect(r.body.command.error.message).toMatch(/before it was sent/);

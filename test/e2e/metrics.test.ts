@@ -11,34 +11,19 @@ import os from 'node:os';
 import { check, Metrics, topics } from '@outpost/protocol';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  onlineAgent,
-  rawClient,
-  runCli,
-  startTestServer,
-  type TestAgent,
-  type TestServer,
-  waitUntil,
-} from '../helpers.js';
+import { useOnlineDevice } from '../fixture.js';
+import { onlineAgent, rawClient, runCli, startTestServer, type TestServer, waitUntil } from '../helpers.js';
 
-let ts: TestServer;
-let agent: TestAgent;
-let device: any;
+const fx = useOnlineDevice();
 
-beforeAll(async () => {
-  ts = await startTestServer();
-  ({ agent, device } = await onlineAgent(ts));
-});
-afterAll(async () => {
-  await agent?.stop();
-  await ts?.close();
-});
-
-const history = (query: string) => ts.api('GET', `/devices/${device.id}/metrics?${query}`);
+const history = (query: string) => fx.ts.api('GET', `/devices/${fx.device.id}/metrics?${query}`);
 
 describe('samples from a real agent', () => {
   it("arrive with each heartbeat: the device's headline, the last sample, and history points", async () => {
-    const d = await waitUntil(async () => (await ts.device(device.id))?.metrics && ts.device(device.id), 'a sample');
+    const d = await waitUntil(
+      async () => (await fx.ts.device(fx.device.id))?.metrics && fx.ts.device(fx.device.id),
+      'a sample',
+    );
     expect(d.metrics.cpu).toBeGreaterThanOrEqual(0);
     expect(d.metrics.cpu).toBeLessThanOrEqual(100);
     expect(d.metrics.mem).toBeGreaterThan(0);
@@ -46,10 +31,10 @@ describe('samples from a real agent', () => {
     expect(d.metrics.temperature).toBeNull(); // and no thermal zones
     expect(Date.parse(d.metrics.sampledAt)).toBeLessThanOrEqual(Date.now());
     // The list carries it too (from the device row, no other table).
-    const listed = (await ts.api('GET', '/devices')).body.items.find((x: any) => x.id === device.id);
+    const listed = (await fx.ts.api('GET', '/devices')).body.items.find((x: any) => x.id === fx.device.id);
     expect(listed.metrics).toMatchObject({ cpu: expect.any(Number), mem: expect.any(Number) });
 
-    const latest = (await ts.api('GET', `/devices/${device.id}/metrics/latest`)).body;
+    const latest = (await fx.ts.api('GET', `/devices/${fx.device.id}/metrics/latest`)).body;
     expect(check(Metrics, latest.sample)).toBe(true);
     expect(latest.sample.cpu.cores).toHaveLength(os.cpus().length);
     expect(latest.sample.memory.total).toBe(os.totalmem());
@@ -66,7 +51,7 @@ describe('samples from a real agent', () => {
       const cpu = h.series?.find((s: any) => s.name === 'cpu');
       return cpu?.points.length >= 3 ? h : null;
     }, 'three samples in the history');
-    expect(points).toMatchObject({ device: device.id, resolution: 'raw' });
+    expect(points).toMatchObject({ device: fx.device.id, resolution: 'raw' });
     expect(points.series.map((s: any) => s.name)).toEqual(['cpu', 'mem', 'disk:/']);
     for (const s of points.series) {
       expect(s.unit).toBe('%');
@@ -80,12 +65,12 @@ describe('samples from a real agent', () => {
   });
 
   it('a fresh sample on demand (metrics/sample through the live route)', async () => {
-    const r = await ts.api('GET', `/devices/${device.id}/metrics/live`);
+    const r = await fx.ts.api('GET', `/devices/${fx.device.id}/metrics/live`);
     expect(r.status).toBe(200);
     expect(check(Metrics, r.body)).toBe(true);
     expect(r.body.cpu.usage).toBeLessThanOrEqual(100);
     // It ran as a read-only command like any other: visible in the device's commands.
-    const cmds = (await ts.api('GET', `/devices/${device.id}/commands`)).body.items;
+    const cmds = (await fx.ts.api('GET', `/devices/${fx.device.id}/commands`)).body.items;
     expect(cmds.some((c: any) => c.capability === 'metrics' && c.action === 'sample' && c.status === 'succeeded')).toBe(
       true,
     );
@@ -106,31 +91,31 @@ describe('samples from a real agent', () => {
   });
 
   it('outpost stats DEVICE --json, the text view, and --history', async () => {
-    const json = await runCli(ts, ['stats', device.name, '--json']);
+    const json = await runCli(fx.ts, ['stats', fx.device.name, '--json']);
     expect(json.stderr).toBe('');
     expect(json.code).toBe(0);
     const reading = JSON.parse(json.stdout);
-    expect(reading).toMatchObject({ device: device.id, live: true, receivedAt: null });
+    expect(reading).toMatchObject({ device: fx.device.id, live: true, receivedAt: null });
     expect(check(Metrics, reading.sample)).toBe(true);
 
-    const text = await runCli(ts, ['stats', device.id]);
+    const text = await runCli(fx.ts, ['stats', fx.device.id]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^CPU\s+\d+\.\d%/m);
     expect(text.stdout).toContain('Temp    n/a: no thermal zones in /sys/class/thermal');
     expect(text.stdout).toMatch(/^\/\s+\d+\.\d%/m);
 
-    const h = await runCli(ts, ['stats', device.id, '--history', '1h', '--series', 'cpu,mem']);
+    const h = await runCli(fx.ts, ['stats', fx.device.id, '--history', '1h', '--series', 'cpu,mem']);
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/^cpu\s+\d+\.\d%/m);
     expect(h.stdout).toMatch(/^mem\s+\d+\.\d%/m);
   });
 
   it('an offline device shows its last stored sample', async () => {
-    const { agent: other, device: d } = await onlineAgent(ts);
-    await waitUntil(async () => (await ts.device(d.id))?.metrics, 'a sample from the second agent');
+    const { agent: other, device: d } = await onlineAgent(fx.ts);
+    await waitUntil(async () => (await fx.ts.device(d.id))?.metrics, 'a sample from the second agent');
     await other.stop();
-    await waitUntil(async () => (await ts.device(d.id))?.online === false, 'the second agent offline');
-    const r = await runCli(ts, ['stats', d.id, '--json']);
+    await waitUntil(async () => (await fx.ts.device(d.id))?.online === false, 'the second agent offline');
+    const r = await runCli(fx.ts, ['stats', d.id, '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ device: d.id, live: false, receivedAt: expect.any(String) });
   });
@@ -138,9 +123,9 @@ describe('samples from a real agent', () => {
 
 /** A device of our own, enrolled over MQTT, driven by a raw client: it can send anything. */
 async function hostileDevice(): Promise<{ id: string; secret: string }> {
-  const token = await ts.enrollmentToken();
+  const token = await fx.ts.enrollmentToken();
   const nonce = `n${randomBytes(12).toString('hex')}`;
-  const c = await rawClient(ts, { clientId: `enroll-${nonce}`, username: 'enroll', password: token });
+  const c = await rawClient(fx.ts, { clientId: `enroll-${nonce}`, username: 'enroll', password: token });
   try {
     const answer = new Promise<any>((resolve) => c.on('message', (_t, p) => resolve(JSON.parse(p.toString()))));
     await c.subscribeAsync(topics.enrollResponse(nonce), { qos: 1 });
@@ -155,16 +140,16 @@ async function hostileDevice(): Promise<{ id: string; secret: string }> {
 
 describe('malformed samples', () => {
   it('are rejected with a log line and change nothing', async () => {
-    const reference = JSON.parse((await runCli(ts, ['stats', device.id, '--json'])).stdout).sample;
+    const reference = JSON.parse((await runCli(fx.ts, ['stats', fx.device.id, '--json'])).stdout).sample;
     const { id, secret } = await hostileDevice();
-    const c = await rawClient(ts, { clientId: id, username: id, password: secret });
+    const c = await rawClient(fx.ts, { clientId: id, username: id, password: secret });
     try {
       const send = (metrics: unknown) =>
         c.publishAsync(topics.telemetry(id), JSON.stringify({ ts: Date.now(), uptime: 5, metrics }), { qos: 1 });
       await send(reference);
-      const stored = await waitUntil(async () => (await ts.device(id))?.metrics, 'the valid sample stored');
+      const stored = await waitUntil(async () => (await fx.ts.device(id))?.metrics, 'the valid sample stored');
       const count = async () =>
-        ((await ts.api('GET', `/devices/${id}/metrics?series=cpu`)).body.series[0]?.points.length ?? 0) as number;
+        ((await fx.ts.api('GET', `/devices/${id}/metrics?series=cpu`)).body.series[0]?.points.length ?? 0) as number;
       expect(await count()).toBe(1);
 
       const bad: [string, unknown][] = [
@@ -176,7 +161,7 @@ describe('malformed samples', () => {
       ];
       for (const [, metrics] of bad) await send(metrics);
       const dropped = () =>
-        readFileSync(ts.logFile, 'utf8')
+        readFileSync(fx.ts.logFile, 'utf8')
           .split('\n')
           .filter((l) => l.includes(id) && l.includes('malformed device message dropped'));
       await waitUntil(() => dropped().length >= bad.length, 'a log line per malformed sample');
@@ -190,9 +175,9 @@ describe('malformed samples', () => {
         ]),
       );
       // Nothing changed: same headline, same one sample, same latest.
-      expect((await ts.device(id)).metrics).toEqual(stored);
+      expect((await fx.ts.device(id)).metrics).toEqual(stored);
       expect(await count()).toBe(1);
-      const latest = (await ts.api('GET', `/devices/${id}/metrics/latest`)).body;
+      const latest = (await fx.ts.api('GET', `/devices/${id}/metrics/latest`)).body;
       expect(latest.sample).toEqual(reference);
     } finally {
       await c.endAsync(true);

@@ -5,26 +5,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isDead } from '../../packages/agent/test/proc.js';
-import {
-  asAdmin,
-  bearer,
-  CLI_BIN,
-  onlineAgent,
-  request,
-  runCli,
-  sendCommand,
-  startTestServer,
-  type TestAgent,
-  type TestServer,
-  tempDir,
-  waitUntil,
-} from '../helpers.js';
+import { useOnlineDevice } from '../fixture.js';
+import { asAdmin, bearer, CLI_BIN, request, runCli, sendCommand, tempDir, userToken, waitUntil } from '../helpers.js';
 
-let ts: TestServer;
-let agent: TestAgent;
-let device: string;
 let viewerToken: string;
 const children: ChildProcess[] = [];
 /** Who runs this test, and so the agent and every process it starts. */
@@ -39,33 +24,25 @@ function sleeper(suffix: string): ChildProcess {
   return c;
 }
 
-beforeAll(async () => {
-  ts = await startTestServer();
-  ({ agent } = await onlineAgent(ts));
-  device = agent.identity().deviceId;
-  const inv = await asAdmin(ts, 'POST', '/invitations', { name: 'vera', role: 'viewer' });
-  await request(ts, 'POST', '/auth/accept-invitation', { body: { code: inv.code, password: 'vera-password-ok' } });
-  const login = await request(ts, 'POST', '/auth/token', {
-    body: { name: 'vera', password: 'vera-password-ok', tokenName: 't' },
-  });
-  viewerToken = login.body.token;
-});
-afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await agent?.stop();
-  await ts?.close();
+const fx = useOnlineDevice({
+  setup: async ({ ts }) => {
+    viewerToken = await userToken(ts, 'vera', 'viewer');
+  },
+  teardown: () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  },
 });
 
-const signal = (pid: number | string, body: unknown, token = ts.token) =>
-  request(ts, 'POST', `/devices/${device}/processes/${pid}/signal`, { body, headers: bearer(token) });
+const signal = (pid: number | string, body: unknown, token = fx.ts.token) =>
+  request(fx.ts, 'POST', `/devices/${fx.deviceId}/processes/${pid}/signal`, { body, headers: bearer(token) });
 
 describe('GET /devices/:device/processes', () => {
   it('lists the processes of the device, the agent itself among them, busiest first', async () => {
-    const r = await ts.api('GET', `/devices/${device}/processes?limit=1000`);
+    const r = await fx.ts.api('GET', `/devices/${fx.deviceId}/processes?limit=1000`);
     expect(r.status).toBe(200);
     expect(r.body.total).toBeGreaterThan(3);
     expect(r.body.sampleMs).toBeGreaterThan(0);
-    const own = r.body.processes.find((p: any) => p.pid === agent.proc.pid);
+    const own = r.body.processes.find((p: any) => p.pid === fx.agent.proc.pid);
     expect(own).toMatchObject({ ppid: process.pid, state: expect.stringMatching(/^[RS]$/) });
     expect(own.cmdline).toContain('outpost-agent');
     const cpus = r.body.processes.map((p: any) => p.cpu);
@@ -75,19 +52,22 @@ describe('GET /devices/:device/processes', () => {
   it('filters by command line, pid list and user, sorts, and limits', async () => {
     const a = sleeper('1');
     const b = sleeper('2');
-    const found = await ts.api('GET', `/devices/${device}/processes?filter=${marker}&sort=pid&order=asc&fast=true`);
+    const found = await fx.ts.api(
+      'GET',
+      `/devices/${fx.deviceId}/processes?filter=${marker}&sort=pid&order=asc&fast=true`,
+    );
     expect(found.body.processes.map((p: any) => p.pid)).toEqual([a.pid, b.pid].sort((x, y) => x! - y!));
     expect(found.body.processes[0]).toMatchObject({ name: 'sleep', user: me, cpu: 0 });
-    const byPid = await ts.api('GET', `/devices/${device}/processes?pid=${b.pid},${a.pid}&limit=1&fast=true`);
+    const byPid = await fx.ts.api('GET', `/devices/${fx.deviceId}/processes?pid=${b.pid},${a.pid}&limit=1&fast=true`);
     expect(byPid.body).toMatchObject({ total: 2 });
     expect(byPid.body.processes).toHaveLength(1);
-    const nobody = await ts.api('GET', `/devices/${device}/processes?filter=${marker}&user=nobody&fast=true`);
+    const nobody = await fx.ts.api('GET', `/devices/${fx.deviceId}/processes?filter=${marker}&user=nobody&fast=true`);
     expect(nobody.body.total).toBe(0);
   });
 
   it('refuses a bad query before anything reaches the device (400 E_BAD_ARGS)', async () => {
     for (const q of ['sort=rss', 'limit=0', 'limit=5000', 'pid=1;2', 'pid=-1', 'order=up', 'user=$(id)']) {
-      const r = await ts.api('GET', `/devices/${device}/processes?${q}`);
+      const r = await fx.ts.api('GET', `/devices/${fx.deviceId}/processes?${q}`);
       expect(r.status, q).toBe(400);
       expect(r.body.error.code, q).toBe('E_BAD_ARGS');
     }
@@ -95,7 +75,7 @@ describe('GET /devices/:device/processes', () => {
 
   it('a viewer may list, not signal', async () => {
     const c = sleeper('3');
-    const list = await request(ts, 'GET', `/devices/${device}/processes?fast=true&limit=1`, {
+    const list = await request(fx.ts, 'GET', `/devices/${fx.deviceId}/processes?fast=true&limit=1`, {
       headers: bearer(viewerToken),
     });
     expect(list.status).toBe(200);
@@ -120,10 +100,10 @@ describe('POST /devices/:device/processes/:pid/signal', () => {
       gone: true,
     });
     await waitUntil(() => isDead(c.pid!), 'sleep gone');
-    const audit = await asAdmin(ts, 'GET', `/audit?action=process.signal&device=${device}`);
+    const audit = await asAdmin(fx.ts, 'GET', `/audit?action=process.signal&device=${fx.deviceId}`);
     expect(audit.items.at(-1)).toMatchObject({
       action: 'process.signal',
-      deviceId: device,
+      deviceId: fx.deviceId,
       details: { command: 'processes/signal', args: { pid: c.pid, signal: 'TERM' } },
     });
   });
@@ -133,8 +113,8 @@ describe('POST /devices/:device/processes/:pid/signal', () => {
     expect((await signal(c.pid!, { signal: 'STOP' })).body).toMatchObject({ signal: 'STOP', gone: null });
     expect((await signal(c.pid!, { signal: 'CONT' })).body).toMatchObject({ signal: 'CONT', gone: null });
     // No body at all: TERM, the default.
-    const bare = await request(ts, 'POST', `/devices/${device}/processes/${c.pid}/signal`, {
-      headers: bearer(ts.token),
+    const bare = await request(fx.ts, 'POST', `/devices/${fx.deviceId}/processes/${c.pid}/signal`, {
+      headers: bearer(fx.ts.token),
     });
     expect(bare.body).toMatchObject({ signal: 'TERM', gone: true });
   });
@@ -149,14 +129,14 @@ describe('POST /devices/:device/processes/:pid/signal', () => {
   });
 
   it('refuses the agent itself and its parent (this test) with 403 E_DENIED; the agent stays up', async () => {
-    const self = await signal(agent.proc.pid!, { signal: 'KILL' });
+    const self = await signal(fx.agent.proc.pid!, { signal: 'KILL' });
     expect(self.status).toBe(403);
-    expect(self.body.error.message).toBe(`refusing to signal pid ${agent.proc.pid}: it is the agent itself`);
+    expect(self.body.error.message).toBe(`refusing to signal pid ${fx.agent.proc.pid}: it is the agent itself`);
     const parent = await signal(process.pid, { signal: 'TERM' });
     expect(parent.status).toBe(403);
     expect(parent.body.error.message).toMatch(/parent of the agent|process group/);
-    expect((await ts.device(device)).online).toBe(true);
-    expect(isDead(agent.proc.pid!)).toBe(false);
+    expect((await fx.ts.device(fx.deviceId)).online).toBe(true);
+    expect(isDead(fx.agent.proc.pid!)).toBe(false);
   });
 
   it('refuses an unknown signal name with 400 E_BAD_ARGS, on the route and as a raw command', async () => {
@@ -165,7 +145,7 @@ describe('POST /devices/:device/processes/:pid/signal', () => {
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('E_BAD_ARGS');
     // As a raw command the server checks the catalogue's schema too (the agent's own check: processes.test.ts).
-    const raw = await sendCommand(ts, device, 'processes', 'signal', { pid: c.pid, signal: 'SEGV' });
+    const raw = await sendCommand(fx.ts, fx.deviceId, 'processes', 'signal', { pid: c.pid, signal: 'SEGV' });
     expect(raw.status).toBe(400);
     expect(raw.body.error.code).toBe('E_BAD_ARGS');
     expect(isDead(c.pid!)).toBe(false);
@@ -189,17 +169,17 @@ describe('POST /devices/:device/processes/:pid/signal', () => {
 describe('the CLI', () => {
   it('ps lists with a filter, as a table and as JSON', async () => {
     const c = sleeper('7');
-    const table = await runCli(ts, ['ps', device, '--filter', `${marker}7`]);
+    const table = await runCli(fx.ts, ['ps', fx.deviceId, '--filter', `${marker}7`]);
     expect(table.code).toBe(0);
     const [header, row] = table.stdout.trimEnd().split('\n');
     expect(header).toMatch(/^PID\s+USER\s+S\s+%CPU\s+%MEM\s+RSS\s+THR\s+START\s+COMMAND$/);
     expect(row).toMatch(new RegExp(`^${c.pid}\\s+${me}\\s+S\\s+0\\.0\\s+.*sleep ${marker}7$`));
-    const json = await runCli(ts, ['ps', device, '--filter', `${marker}7`, '--json']);
+    const json = await runCli(fx.ts, ['ps', fx.deviceId, '--filter', `${marker}7`, '--json']);
     expect(JSON.parse(json.stdout).processes[0]).toMatchObject({ pid: c.pid, cmdline: `sleep ${marker}7` });
   });
 
   it('top shows a summary line and the busiest processes', async () => {
-    const r = await runCli(ts, ['top', device, '--limit', '5', '--sort', 'mem']);
+    const r = await runCli(fx.ts, ['top', fx.deviceId, '--limit', '5', '--sort', 'mem']);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/ \d+ processes, top 5 +\d+ CPUs .*CPU % over \d+ ms/);
@@ -209,14 +189,14 @@ describe('the CLI', () => {
 
   it('top --watch refreshes until interrupted, then exits 0', async () => {
     const home = tempDir('outpost-home-');
-    const proc = spawn(process.execPath, [CLI_BIN, 'top', device, '--watch', '--interval', '1', '--limit', '3'], {
+    const proc = spawn(process.execPath, [CLI_BIN, 'top', fx.deviceId, '--watch', '--interval', '1', '--limit', '3'], {
       env: {
         PATH: process.env.PATH,
         HOME: home,
         XDG_CONFIG_HOME: join(home, '.config'),
-        OUTPOST_URL: `https://127.0.0.1:${ts.server.httpPort}`,
-        OUTPOST_TOKEN: ts.token,
-        OUTPOST_CA: ts.server.caFile,
+        OUTPOST_URL: `https://127.0.0.1:${fx.ts.server.httpPort}`,
+        OUTPOST_TOKEN: fx.ts.token,
+        OUTPOST_CA: fx.ts.server.caFile,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -232,20 +212,22 @@ describe('the CLI', () => {
 
   it('kill asks first and, without a terminal, refuses unless --yes', async () => {
     const c = sleeper('8');
-    const refused = await runCli(ts, ['kill', device, String(c.pid)]);
+    const refused = await runCli(fx.ts, ['kill', fx.deviceId, String(c.pid)]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('refusing to send TERM without --yes when stdin is not a terminal');
     expect(isDead(c.pid!)).toBe(false);
-    const done = await runCli(ts, ['kill', device, String(c.pid), '--signal', 'kill', '--yes']);
+    const done = await runCli(fx.ts, ['kill', fx.deviceId, String(c.pid), '--signal', 'kill', '--yes']);
     expect(done.code).toBe(0);
-    expect(done.stdout.trim()).toBe(`sent KILL to ${c.pid} (sleep ${marker}8, user ${me}) on ${device}: it has ended`);
+    expect(done.stdout.trim()).toBe(
+      `sent KILL to ${c.pid} (sleep ${marker}8, user ${me}) on ${fx.deviceId}: it has ended`,
+    );
   });
 
   it('kill refuses an unknown signal (exit 2) and reports a refused pid as one line', async () => {
-    const bad = await runCli(ts, ['kill', device, '4242', '--signal', 'SEGV', '--yes']);
+    const bad = await runCli(fx.ts, ['kill', fx.deviceId, '4242', '--signal', 'SEGV', '--yes']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("unknown signal 'SEGV'");
-    const init = await runCli(ts, ['kill', device, '1', '--yes']);
+    const init = await runCli(fx.ts, ['kill', fx.deviceId, '1', '--yes']);
     expect(init.code).toBe(1);
     expect(init.stderr.trim()).toBe(
       'error: refusing to signal PID 1 (init): it would take the whole device down (E_DENIED)',

@@ -5,27 +5,15 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onlineAgent, runCli, startTestServer, type TestAgent, type TestServer, tempDir } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { useOnlineDevice } from '../fixture.js';
+import { runCli, tempDir } from '../helpers.js';
 
-let ts: TestServer;
-let agent: TestAgent;
-let device: string;
 const dir = tempDir();
 
-beforeAll(async () => {
-  ts = await startTestServer();
-  const online = await onlineAgent(ts);
-  agent = online.agent;
-  device = online.device.id;
-}, 120_000);
+const fx = useOnlineDevice({ timeoutMs: 120_000 });
 
-afterAll(async () => {
-  await agent?.stop();
-  await ts?.close();
-});
-
-const outpost = (...args: string[]) => runCli(ts, args, { timeoutMs: 90_000 });
+const outpost = (...args: string[]) => runCli(fx.ts, args, { timeoutMs: 90_000 });
 
 describe('outpost scripts', () => {
   it('creates, lists, edits, shows versions of, runs and removes a script', async () => {
@@ -47,7 +35,16 @@ describe('outpost scripts', () => {
     );
 
     // The script's own exit code ($2 = count) is the CLI's; stdout and stderr stay apart.
-    const ran = await outpost('scripts', 'run', 'probe', device, '--param', 'host=gw-1; reboot', '--param', 'count=7');
+    const ran = await outpost(
+      'scripts',
+      'run',
+      'probe',
+      fx.deviceId,
+      '--param',
+      'host=gw-1; reboot',
+      '--param',
+      'count=7',
+    );
     expect(ran).toEqual({ code: 7, stdout: 'probing gw-1; reboot x7\n', stderr: 'to stderr\n' });
 
     const v2 = join(dir, 'probe.py');
@@ -66,14 +63,14 @@ describe('outpost scripts', () => {
       'import os, sys\nprint("py", os.environ["OUTPOST_PARAM_HOST"], sys.argv[1:])\n',
     );
 
-    const latest = await outpost('scripts', 'run', 'probe', device, '--param', 'host=h');
+    const latest = await outpost('scripts', 'run', 'probe', fx.deviceId, '--param', 'host=h');
     expect(latest).toEqual({ code: 0, stdout: "py h ['h', '5']\n", stderr: '' });
-    const pinned = await outpost('scripts', 'run', 'probe@1', device, '--param', 'host=h', '--param', 'count=0');
+    const pinned = await outpost('scripts', 'run', 'probe@1', fx.deviceId, '--param', 'host=h', '--param', 'count=0');
     expect(pinned).toMatchObject({ code: 0, stdout: 'probing h x0\n' });
 
-    const json = await outpost('scripts', 'run', 'probe', device, '--param', 'host=h', '--json');
+    const json = await outpost('scripts', 'run', 'probe', fx.deviceId, '--param', 'host=h', '--json');
     expect(JSON.parse(json.stdout)).toMatchObject({ status: 'succeeded', args: { interpreter: 'python3' } });
-    const history = await outpost('commands', 'ls', device);
+    const history = await outpost('commands', 'ls', fx.deviceId);
     expect(history.stdout).toContain('script probe@2');
 
     expect((await outpost('scripts', 'rm', 'probe', '--yes')).stdout).toBe('deleted script probe\n');
@@ -95,12 +92,12 @@ describe('outpost scripts', () => {
       '--param',
       'who:string:required',
     );
-    const missing = await outpost('scripts', 'run', 'need', device);
+    const missing = await outpost('scripts', 'run', 'need', fx.deviceId);
     expect(missing.code).toBe(1);
     expect(missing.stderr.trim()).toBe("error: missing required parameter 'who' (E_BAD_ARGS)");
-    const badName = await outpost('scripts', 'run', 'need;ls', device);
+    const badName = await outpost('scripts', 'run', 'need;ls', fx.deviceId);
     expect(badName.code).toBe(2);
-    const noVersion = await outpost('scripts', 'run', 'need@9', device, '--param', 'who=x');
+    const noVersion = await outpost('scripts', 'run', 'need@9', fx.deviceId, '--param', 'who=x');
     expect(noVersion.stderr.trim()).toBe("error: script 'need' has no version 9 (E_NOT_FOUND)");
     const tooBig = join(dir, 'big.sh');
     writeFileSync(tooBig, `#${'x'.repeat(256 * 1024)}`);

@@ -4,28 +4,15 @@
  * streamed over SSE, a forked daemon reaped by the timeout, and the audit trail.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onlineAgent, startTestServer, type TestAgent, type TestServer, tempDir, waitUntil } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { useOnlineDevice } from '../fixture.js';
+import { tempDir, waitUntil } from '../helpers.js';
 
-let ts: TestServer;
-let agent: TestAgent;
-let device: string;
+const fx = useOnlineDevice({ timeoutMs: 120_000 });
 
-beforeAll(async () => {
-  ts = await startTestServer();
-  const online = await onlineAgent(ts);
-  agent = online.agent;
-  device = online.device.id;
-}, 120_000);
-
-afterAll(async () => {
-  await agent?.stop();
-  await ts?.close();
-});
-
-const create = (body: Record<string, unknown>) => ts.api('POST', '/scripts', body);
+const create = (body: Record<string, unknown>) => fx.ts.api('POST', '/scripts', body);
 const run = (name: string, body: Record<string, unknown>, query = '?wait=true&timeout=60') =>
-  ts.api('POST', `/devices/${device}/scripts/${name}/run${query}`, body);
+  fx.ts.api('POST', `/devices/${fx.deviceId}/scripts/${name}/run${query}`, body);
 
 /** Pids whose command line is exactly `argv` (a process that is a zombie no longer has one). */
 function processesRunning(argv: string[]): number[] {
@@ -49,14 +36,14 @@ describe('the script library over HTTP', () => {
     expect(made.body).toMatchObject({ name: 'hello', version: 1, interpreter: 'sh', content: 'echo hello\n' });
     expect((await create({ name: 'hello', interpreter: 'sh', content: 'x' })).body.error.code).toBe('E_CONFLICT');
 
-    const edited = await ts.api('PUT', '/scripts/hello', { content: 'echo hello again\n' });
+    const edited = await fx.ts.api('PUT', '/scripts/hello', { content: 'echo hello again\n' });
     expect(edited.status).toBe(200);
     expect(edited.body).toMatchObject({ version: 2, description: 'greets', content: 'echo hello again\n' });
-    const versions = await ts.api('GET', '/scripts/hello/versions');
+    const versions = await fx.ts.api('GET', '/scripts/hello/versions');
     expect(versions.body.items.map((v: any) => v.version)).toEqual([2, 1]);
     expect(versions.body.items[0]).not.toHaveProperty('content');
-    expect((await ts.api('GET', '/scripts/hello/versions/1')).body.content).toBe('echo hello\n');
-    expect((await ts.api('GET', '/scripts')).body.items).toEqual([
+    expect((await fx.ts.api('GET', '/scripts/hello/versions/1')).body.content).toBe('echo hello\n');
+    expect((await fx.ts.api('GET', '/scripts')).body.items).toEqual([
       expect.objectContaining({ name: 'hello', version: 2 }),
     ]);
 
@@ -64,7 +51,7 @@ describe('the script library over HTTP', () => {
       const r = await create({ name: bad, interpreter: 'sh', content: 'x' });
       expect(r.status, bad).toBe(400);
       expect(r.body.error.code).toBe('E_BAD_ARGS');
-      expect((await ts.api('GET', `/scripts/${encodeURIComponent(bad)}`)).status, bad).toBe(400);
+      expect((await fx.ts.api('GET', `/scripts/${encodeURIComponent(bad)}`)).status, bad).toBe(400);
     }
     for (const [method, path, body] of [
       ['GET', '/scripts/nope', undefined],
@@ -72,21 +59,21 @@ describe('the script library over HTTP', () => {
       ['DELETE', '/scripts/nope', undefined],
       ['GET', '/scripts/nope/versions', undefined],
       ['GET', '/scripts/hello/versions/3', undefined],
-      ['POST', `/devices/${device}/scripts/nope/run`, {}],
+      ['POST', `/devices/${fx.deviceId}/scripts/nope/run`, {}],
     ] as const) {
-      const r = await ts.api(method, path, body);
+      const r = await fx.ts.api(method, path, body);
       expect(`${method} ${path}: ${r.status} ${r.body.error?.code}`).toBe(`${method} ${path}: 404 E_NOT_FOUND`);
     }
     expect((await create({ name: 'perl', interpreter: 'perl', content: 'x' })).status).toBe(400);
     expect((await create({ name: 'x', interpreter: 'sh', content: 'x', colour: 'red' })).status).toBe(400);
-    expect((await ts.api('PUT', '/scripts/hello', {})).status).toBe(400);
+    expect((await fx.ts.api('PUT', '/scripts/hello', {})).status).toBe(400);
     const big = await create({ name: 'big', interpreter: 'sh', content: `#${'x'.repeat(256 * 1024)}` });
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe('E_TOO_LARGE');
-    expect((await ts.api('GET', '/scripts/big')).status).toBe(404);
+    expect((await fx.ts.api('GET', '/scripts/big')).status).toBe(404);
 
-    expect((await ts.api('DELETE', '/scripts/hello')).status).toBe(204);
-    expect((await ts.api('GET', '/scripts/hello/versions')).status).toBe(404);
+    expect((await fx.ts.api('DELETE', '/scripts/hello')).status).toBe(204);
+    expect((await fx.ts.api('GET', '/scripts/hello/versions')).status).toBe(404);
   });
 });
 
@@ -120,14 +107,14 @@ describe('running library scripts on a real agent', () => {
       { name: 'host', type: 'string', pattern: '[a-z0-9.-]+' },
     ];
     expect((await create({ name: 'params-py', interpreter: 'python3', content: v1, params })).status).toBe(201);
-    await ts.api('PUT', '/scripts/params-py', { content: 'print("version two")\n' });
+    await fx.ts.api('PUT', '/scripts/params-py', { content: 'print("version two")\n' });
 
     const pinned = await run('params-py', { version: 1, params: { verbose: true, host: 'gw-1.lan' } });
     expect(pinned.body.result).toMatchObject({ exitCode: 0, stdout: "true ['true', 'gw-1.lan']\n" });
     const latest = await run('params-py', {});
     expect(latest.body.result.stdout).toBe('version two\n');
 
-    const before = (await ts.api('GET', `/devices/${device}/commands`)).body.items.length;
+    const before = (await fx.ts.api('GET', `/devices/${fx.deviceId}/commands`)).body.items.length;
     for (const [given, message] of [
       [{ verbose: 'maybe' }, "parameter 'verbose' must be true or false"],
       [{ host: 'gw; reboot' }, "parameter 'host' does not match its pattern [a-z0-9.-]+"],
@@ -137,7 +124,7 @@ describe('running library scripts on a real agent', () => {
       expect(r.status).toBe(400);
       expect(r.body.error).toMatchObject({ code: 'E_BAD_ARGS', message });
     }
-    expect((await ts.api('GET', `/devices/${device}/commands`)).body.items).toHaveLength(before);
+    expect((await fx.ts.api('GET', `/devices/${fx.deviceId}/commands`)).body.items).toHaveLength(before);
   });
 
   it('streams output over SSE like any exec, from a 202', async () => {
@@ -145,7 +132,7 @@ describe('running library scripts on a real agent', () => {
     await create({ name: 'slow', interpreter: 'bash', content });
     const sent = await run('slow', {}, '');
     expect(sent.status).toBe(202);
-    const events = await ts.api('GET', `/commands/${sent.body.id}/events`);
+    const events = await fx.ts.api('GET', `/commands/${sent.body.id}/events`);
     const frames = [...events.text.matchAll(/^event: (\w+)\ndata: (.*)$/gm)].map((m) => ({
       event: m[1],
       data: JSON.parse(m[2] ?? 'null'),
@@ -180,12 +167,12 @@ describe('running library scripts on a real agent', () => {
 
   it('records every write and run in the audit log, with who and which version', async () => {
     await create({ name: 'audited', interpreter: 'sh', content: 'true' });
-    await ts.api('PUT', '/scripts/audited', { content: 'true\n' });
+    await fx.ts.api('PUT', '/scripts/audited', { content: 'true\n' });
     const ran = await run('audited', {});
     await run('audited', { params: { nope: '1' } });
-    await ts.api('DELETE', '/scripts/audited');
+    await fx.ts.api('DELETE', '/scripts/audited');
     const entries = await waitUntil(async () => {
-      const items = (await ts.api('GET', '/audit?action=script.*&limit=1000')).body.items as any[];
+      const items = (await fx.ts.api('GET', '/audit?action=script.*&limit=1000')).body.items as any[];
       const mine = items.filter((e) => e.target === 'script:audited' || e.target === ran.body.id);
       return mine.length >= 5 ? mine : null;
     }, 'five audit entries');
@@ -199,9 +186,9 @@ describe('running library scripts on a real agent', () => {
     const runEntry = entries[2];
     expect(runEntry).toMatchObject({
       actorName: 'admin',
-      deviceId: device,
+      deviceId: fx.deviceId,
       details: { script: 'audited', version: 2 },
     });
-    expect(entries[3]).toMatchObject({ deviceId: device });
+    expect(entries[3]).toMatchObject({ deviceId: fx.deviceId });
   });
 });

@@ -5,31 +5,18 @@
  * the device produced arrives once, checked against a checksum the device computes itself.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onlineAgent, sendCommand, startTestServer, type TestAgent, type TestServer, waitUntil } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { useOnlineDevice } from '../fixture.js';
+import { sendCommand, waitUntil } from '../helpers.js';
 
-let ts: TestServer;
-let agent: TestAgent;
-let deviceId: string;
-
-beforeAll(async () => {
-  ts = await startTestServer();
-  const a = await onlineAgent(ts);
-  agent = a.agent;
-  deviceId = a.device.id;
-});
-
-afterAll(async () => {
-  await agent?.stop();
-  await ts?.close();
-});
+const fx = useOnlineDevice();
 
 async function actor() {
-  return ts.server.services.tokens.authenticate(ts.token);
+  return fx.ts.server.services.tokens.authenticate(fx.ts.token);
 }
 
 async function exec(script: string): Promise<string> {
-  const r = await sendCommand(ts, deviceId, 'exec', 'run', { script, shell: true, timeoutMs: 60_000 });
+  const r = await sendCommand(fx.ts, fx.deviceId, 'exec', 'run', { script, shell: true, timeoutMs: 60_000 });
   expect(r.body.status, JSON.stringify(r.body)).toBe('succeeded');
   return r.body.result.stdout as string;
 }
@@ -39,8 +26,8 @@ describe('byte streams through the broker to a real agent', () => {
     const file = `/tmp/outpost-streams-${randomBytes(4).toString('hex')}`;
     await exec(`head -c 4500000 /dev/urandom > ${file}`);
     const expected = (await exec(`base64 ${file} | sha256sum`)).split(' ')[0];
-    const stream = await ts.server.services.streams.open({
-      device: deviceId,
+    const stream = await fx.ts.server.services.streams.open({
+      device: fx.deviceId,
       actor: await actor(),
       command: 'terminal/open',
       args: { cols: 80, rows: 24, command: ['sh', '-c', `stty -onlcr; base64 ${file}; rm ${file}; exit 3`] },
@@ -66,8 +53,8 @@ describe('byte streams through the broker to a real agent', () => {
 
   it('carries 1 MB of input to the device with backpressure', async () => {
     const data = randomBytes(750_000).toString('base64'); // 1,000,000 printable bytes
-    const stream = await ts.server.services.streams.open({
-      device: deviceId,
+    const stream = await fx.ts.server.services.streams.open({
+      device: fx.deviceId,
       actor: await actor(),
       command: 'terminal/open',
       args: {
@@ -89,11 +76,11 @@ describe('byte streams through the broker to a real agent', () => {
   });
 
   it('refuses a stream on an offline device, and a stream command sent as a plain command', async () => {
-    const direct = await sendCommand(ts, deviceId, 'terminal', 'open', { sid: 's-x', cols: 80, rows: 24 });
+    const direct = await sendCommand(fx.ts, fx.deviceId, 'terminal', 'open', { sid: 's-x', cols: 80, rows: 24 });
     expect(direct.status).toBe(400);
     expect(direct.body.error.message).toMatch(/opens a byte stream/);
     await expect(
-      ts.server.services.streams.open({
+      fx.ts.server.services.streams.open({
         device: 'no-such-device',
         actor: await actor(),
         command: 'terminal/open',
@@ -101,8 +88,8 @@ describe('byte streams through the broker to a real agent', () => {
       }),
     ).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
     await expect(
-      ts.server.services.streams.open({
-        device: deviceId,
+      fx.ts.server.services.streams.open({
+        device: fx.deviceId,
         actor: await actor(),
         command: 'system/info' as 'terminal/open',
         args: { cols: 80, rows: 24 },
@@ -111,8 +98,8 @@ describe('byte streams through the broker to a real agent', () => {
   });
 
   it('aborting the stream hangs up the terminal (SIGHUP) and the command says so', async () => {
-    const stream = await ts.server.services.streams.open({
-      device: deviceId,
+    const stream = await fx.ts.server.services.streams.open({
+      device: fx.deviceId,
       actor: await actor(),
       command: 'terminal/open',
       args: { cols: 80, rows: 24, command: ['sleep', '100'] },

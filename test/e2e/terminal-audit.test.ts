@@ -5,51 +5,32 @@
  * asciicast v2 file that admins can list and download, and recording can be turned off.
  * Also the CLI: `outpost shell DEVICE -- cmd` exits with the remote code.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ApiClient } from '../../packages/cli/src/api.js';
 import { openStreamSocket } from '../../packages/cli/src/stream-socket.js';
-import {
-  onlineAgent,
-  runCli,
-  startTestServer,
-  type TestAgent,
-  type TestServer,
-  tempDir,
-  waitUntil,
-} from '../helpers.js';
+import { useOnlineDevice } from '../fixture.js';
+import { onlineAgent, runCli, startTestServer, tempDir, waitUntil } from '../helpers.js';
 
-let ts: TestServer;
-let agent: TestAgent;
-let deviceId: string;
 const PASSWORD = 'terminal-password-123';
 
-beforeAll(async () => {
-  ts = await startTestServer();
-  const a = await onlineAgent(ts);
-  agent = a.agent;
-  deviceId = a.device.id;
-});
+const fx = useOnlineDevice();
 
-afterAll(async () => {
-  await agent?.stop();
-  await ts?.close();
-});
-
-const clientFor = (token: string) => new ApiClient(`https://127.0.0.1:${ts.server.httpPort}`, token, ts.ca.toString());
+const clientFor = (token: string) =>
+  new ApiClient(`https://127.0.0.1:${fx.ts.server.httpPort}`, token, fx.ts.ca.toString());
 
 async function user(name: string, role: 'viewer' | 'operator'): Promise<{ token: string; cookie: string }> {
-  const inv = await ts.api('POST', '/invitations', { name, role });
-  await ts.api('POST', '/auth/accept-invitation', { code: inv.body.code, password: PASSWORD }, { token: null });
-  const t = await ts.api('POST', '/auth/token', { name, password: PASSWORD, tokenName: 'test' }, { token: null });
-  const login = await ts.api('POST', '/auth/login', { name, password: PASSWORD }, { token: null });
+  const inv = await fx.ts.api('POST', '/invitations', { name, role });
+  await fx.ts.api('POST', '/auth/accept-invitation', { code: inv.body.code, password: PASSWORD }, { token: null });
+  const t = await fx.ts.api('POST', '/auth/token', { name, password: PASSWORD, tokenName: 'test' }, { token: null });
+  const login = await fx.ts.api('POST', '/auth/login', { name, password: PASSWORD }, { token: null });
   const cookie = /outpost_session=([^;]+)/.exec(String(login.headers.get('set-cookie')))?.[1] ?? '';
   return { token: t.body.token as string, cookie };
 }
 
 /** Runs a one-off program in a terminal as `client` and returns its output and final command. */
 async function oneOff(client: ApiClient, argv: string[], query: Record<string, number> = {}) {
-  const sock = openStreamSocket(client, `/devices/${deviceId}/terminal`, {
+  const sock = openStreamSocket(client, `/devices/${fx.deviceId}/terminal`, {
     cols: 80,
     rows: 24,
     ...query,
@@ -68,15 +49,15 @@ describe('terminal access, audit and recordings', () => {
   it('refuses viewers (E_DENIED) and lets operators in', async () => {
     const viewer = await user('term-viewer', 'viewer');
     const vc = clientFor(viewer.token);
-    const refused = openStreamSocket(vc, `/devices/${deviceId}/terminal`, { cols: 80, rows: 24 });
+    const refused = openStreamSocket(vc, `/devices/${fx.deviceId}/terminal`, { cols: 80, rows: 24 });
     await expect(refused.opened).rejects.toMatchObject({ code: 'E_DENIED', status: 403 });
     await vc.close();
     // The refusal is in the audit log too, with who tried and on which device.
     const audit = await waitUntil(async () => {
-      const rows = (await ts.api('GET', '/audit?action=terminal.open&actor=term-viewer')).body.items as any[];
+      const rows = (await fx.ts.api('GET', '/audit?action=terminal.open&actor=term-viewer')).body.items as any[];
       return rows.find((a) => a.result === 'error');
     }, 'refused terminal in the audit log');
-    expect(audit).toMatchObject({ deviceId, result: 'error', errorCode: 'E_DENIED' });
+    expect(audit).toMatchObject({ deviceId: fx.deviceId, result: 'error', errorCode: 'E_DENIED' });
     const operator = await user('term-operator', 'operator');
     const oc = clientFor(operator.token);
     const r = await oneOff(oc, ['sh', '-c', 'echo operator-was-here']);
@@ -88,8 +69,8 @@ describe('terminal access, audit and recordings', () => {
   it('refuses a WebSocket that carries a session cookie from another origin', async () => {
     const operator = await user('term-cookie', 'operator');
     const status = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(`wss://127.0.0.1:${ts.server.httpPort}/api/v1/devices/${deviceId}/terminal`, {
-        ca: ts.ca,
+      const ws = new WebSocket(`wss://127.0.0.1:${fx.ts.server.httpPort}/api/v1/devices/${fx.deviceId}/terminal`, {
+        ca: fx.ts.ca,
         headers: { cookie: `outpost_session=${operator.cookie}`, origin: 'https://evil.example' },
       });
       ws.on('unexpected-response', (req, res) => {
@@ -106,8 +87,8 @@ describe('terminal access, audit and recordings', () => {
   });
 
   it('audits every session and records it as asciicast v2 that admins can download', async () => {
-    const admin = clientFor(ts.token);
-    const sock = openStreamSocket(admin, `/devices/${deviceId}/terminal`, {
+    const admin = clientFor(fx.ts.token);
+    const sock = openStreamSocket(admin, `/devices/${fx.deviceId}/terminal`, {
       cols: 90,
       rows: 20,
       argv: JSON.stringify(['/bin/sh']),
@@ -127,19 +108,26 @@ describe('terminal access, audit and recordings', () => {
     expect(out).toContain('recorded-42');
     await admin.close();
 
-    const audit = await ts.api('GET', `/audit?action=terminal.*&device=${deviceId}`);
+    const audit = await fx.ts.api('GET', `/audit?action=terminal.*&device=${fx.deviceId}`);
     const mine = audit.body.items.filter((e: any) => e.target === sid);
     expect(mine.map((e: any) => e.action).sort()).toEqual(['terminal.end', 'terminal.open']);
     const end = mine.find((e: any) => e.action === 'terminal.end');
-    expect(end).toMatchObject({ actor: expect.stringMatching(/^token:/), result: 'ok', deviceId });
+    expect(end).toMatchObject({ actor: expect.stringMatching(/^token:/), result: 'ok', deviceId: fx.deviceId });
     expect(end.details).toMatchObject({ exitStatus: 4, signal: null, reason: 'exit' });
 
-    const list = await ts.api('GET', `/terminal-sessions?device=${deviceId}`);
+    const list = await fx.ts.api('GET', `/terminal-sessions?device=${fx.deviceId}`);
     const session = list.body.items.find((s: any) => s.id === sid);
-    expect(session).toMatchObject({ deviceId, exitCode: 4, reason: 'exit', recorded: true, cols: 90, rows: 20 });
+    expect(session).toMatchObject({
+      deviceId: fx.deviceId,
+      exitCode: 4,
+      reason: 'exit',
+      recorded: true,
+      cols: 90,
+      rows: 20,
+    });
     expect(session.endedAt).not.toBeNull();
 
-    const rec = await ts.api('GET', `/terminal-sessions/${sid}/recording`);
+    const rec = await fx.ts.api('GET', `/terminal-sessions/${sid}/recording`);
     expect(rec.status).toBe(200);
     const lines = rec.text
       .trimEnd()
@@ -160,28 +148,28 @@ describe('terminal access, audit and recordings', () => {
 
     // Viewers and operators may not read recordings.
     const viewer = await user('term-viewer-2', 'viewer');
-    const denied = await ts.api('GET', `/terminal-sessions/${sid}/recording`, undefined, { token: viewer.token });
+    const denied = await fx.ts.api('GET', `/terminal-sessions/${sid}/recording`, undefined, { token: viewer.token });
     expect(denied.status).toBe(403);
   });
 
   it('the CLI runs a one-off command with a TTY and exits with its code; admins list and download', async () => {
-    const r = await runCli(ts, ['shell', deviceId, '--', 'sh', '-c', 'test -t 0 && echo has-a-tty; exit 5']);
+    const r = await runCli(fx.ts, ['shell', fx.deviceId, '--', 'sh', '-c', 'test -t 0 && echo has-a-tty; exit 5']);
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('has-a-tty');
     expect(r.code).toBe(5);
-    const offline = await runCli(ts, ['shell', 'no-such-device']);
+    const offline = await runCli(fx.ts, ['shell', 'no-such-device']);
     expect(offline.code).not.toBe(0);
     expect(offline.stderr).toMatch(/not found/);
-    const ls = await runCli(ts, ['terminal-sessions', 'ls', '--json']);
+    const ls = await runCli(fx.ts, ['terminal-sessions', 'ls', '--json']);
     const items = JSON.parse(ls.stdout);
     const latest = items[0];
     expect(latest).toMatchObject({
-      deviceId,
+      deviceId: fx.deviceId,
       exitCode: 5,
       command: ['sh', '-c', 'test -t 0 && echo has-a-tty; exit 5'],
     });
     const dir = tempDir('outpost-cast-');
-    const dl = await runCli(ts, ['terminal-sessions', 'download', latest.id, '-o', `${dir}/s.cast`, '--json']);
+    const dl = await runCli(fx.ts, ['terminal-sessions', 'download', latest.id, '-o', `${dir}/s.cast`, '--json']);
     expect(dl.code).toBe(0);
     expect(JSON.parse(dl.stdout)).toEqual({ id: latest.id, file: `${dir}/s.cast` });
   });

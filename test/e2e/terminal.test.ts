@@ -6,33 +6,26 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ApiClient } from '../../packages/cli/src/api.js';
 import { openStreamSocket, type StreamSocket } from '../../packages/cli/src/stream-socket.js';
-import { onlineAgent, sendCommand, startTestServer, type TestAgent, type TestServer, waitUntil } from '../helpers.js';
+import { useOnlineDevice } from '../fixture.js';
+import { sendCommand, waitUntil } from '../helpers.js';
 
-let ts: TestServer;
-let agent: TestAgent;
-let deviceId: string;
 let client: ApiClient;
 
-beforeAll(async () => {
-  ts = await startTestServer();
-  const a = await onlineAgent(ts);
-  agent = a.agent;
-  deviceId = a.device.id;
-  client = new ApiClient(`https://127.0.0.1:${ts.server.httpPort}`, ts.token, ts.ca.toString());
-});
-
-afterAll(async () => {
-  await client?.close();
-  await agent?.stop();
-  await ts?.close();
+const fx = useOnlineDevice({
+  setup: ({ ts }) => {
+    client = new ApiClient(`https://127.0.0.1:${ts.server.httpPort}`, ts.token, ts.ca.toString());
+  },
+  teardown: async () => {
+    await client?.close();
+  },
 });
 
 /** A terminal session with everything it printed so far. */
 function terminal(query: Record<string, string | number> = {}, as = client) {
-  const sock: StreamSocket = openStreamSocket(as, `/devices/${deviceId}/terminal`, { cols: 80, rows: 24, ...query });
+  const sock: StreamSocket = openStreamSocket(as, `/devices/${fx.deviceId}/terminal`, { cols: 80, rows: 24, ...query });
   const session = { sock, out: '' };
   sock.stream.on('data', (c: Buffer) => {
     session.out += c.toString('latin1');
@@ -49,7 +42,7 @@ describe('terminal over a WebSocket, through the broker, to a real PTY', () => {
   it('reports its size, follows a resize, and exits with the shell’s code', async () => {
     const s = terminal({ cols: 100, rows: 30, argv: JSON.stringify(['/bin/sh']) });
     const opened = await s.sock.opened;
-    expect(opened.deviceId).toBe(deviceId);
+    expect(opened.deviceId).toBe(fx.deviceId);
     typed(s, 'stty size\r');
     await until(s, /[\r\n]30 100\r\n/, 'stty size shows 30 100');
     s.sock.stream.sendControl({ type: 'resize', cols: 132, rows: 40 });
@@ -86,7 +79,7 @@ describe('terminal over a WebSocket, through the broker, to a real PTY', () => {
 
   it('a flood read slowly loses no byte and buffers at most a window at the server', async () => {
     const file = `/tmp/outpost-flood-${randomBytes(4).toString('hex')}`;
-    const gen = await sendCommand(ts, deviceId, 'exec', 'run', {
+    const gen = await sendCommand(fx.ts, fx.deviceId, 'exec', 'run', {
       script: `head -c 15000000 /dev/urandom > ${file}; base64 ${file} | sha256sum`,
       shell: true,
       timeoutMs: 60_000,
@@ -104,10 +97,10 @@ describe('terminal over a WebSocket, through the broker, to a real PTY', () => {
       s.sock.stream.pause();
       setTimeout(() => s.sock.stream.resume(), 1);
     });
-    const relay = ts.server.services.streams.get(
-      deviceId,
+    const relay = fx.ts.server.services.streams.get(
+      fx.deviceId,
       opened.sid,
-      await ts.server.services.tokens.authenticate(ts.token),
+      await fx.ts.server.services.tokens.authenticate(fx.ts.token),
     );
     let maxServer = 0;
     const sampler = setInterval(() => {
@@ -125,7 +118,7 @@ describe('terminal over a WebSocket, through the broker, to a real PTY', () => {
     expect(maxServer).toBeGreaterThan(0);
     expect(maxServer).toBeLessThanOrEqual(s.sock.stream.endpoint.window);
     // The agent's memory stayed bounded too (its peak resident set, not the flood's size).
-    const status = readFileSync(`/proc/${agent.proc.pid}/status`, 'utf8');
+    const status = readFileSync(`/proc/${fx.agent.proc.pid}/status`, 'utf8');
     const peakKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
     expect(peakKiB).toBeLessThan(200 * 1024);
   });
