@@ -1,15 +1,18 @@
 /**
- * Two legs of the keystroke echo's floor (terminal.ts), each timed alone in the bench's run:
- * - a PTY round trip: one byte into `cat` in a raw-mode PTY opened in this process with
- *   node-pty, as the agent opens it, and back; no network;
- * - a WebSocket round trip over TLS: one frame-sized message from a client to an echoing
- *   WebSocket server, both in this process, with the server's TLS certificate; no relay.
- * With the device leg (terminal.ts) they make the floor of a keystroke's echo.
+ * The legs of a keystroke's echo (terminal.ts), each timed alone in the bench's run:
+ * - the client leg: one frame-sized message over a WebSocket over TLS to an echoing WebSocket
+ *   server, both in this process, with the server's TLS certificate; no relay;
+ * - the device leg: the frame published in-process into a broker, as the server's link
+ *   publishes, to an echoing device client and back; no relay, no agent;
+ * - the PTY: one byte into `cat` in a raw-mode PTY opened in this process with node-pty, as
+ *   the agent opens it, and back; no network.
+ * Their sum is what the terminal path costs before any of the server's or the agent's own code runs.
  */
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadPty, type Pty } from '@outpost/agent';
 import WebSocket, { WebSocketServer } from 'ws';
+import type { BaselineBroker } from './baseline-broker.js';
 import type { Resources } from './proc.js';
 
 const START_TIMEOUT_MS = 30_000;
@@ -18,7 +21,11 @@ const ECHO_TIMEOUT_MS = 10_000;
 /** One echo round trip; rejects after 10 s. */
 export type Echo = () => Promise<void>;
 
-function once(what: string, subscribe: (done: () => void) => () => void, send: () => void): Promise<void> {
+/**
+ * One round trip: `subscribe` arms the listener for the answer (and returns how to disarm it),
+ * then `send` sends; resolves on the answer, rejects after 10 s.
+ */
+export function echoOnce(what: string, subscribe: (done: () => void) => () => void, send: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       unsubscribe();
@@ -55,7 +62,7 @@ export async function ptyEcho(resources: Resources): Promise<Echo> {
     });
   });
   return () =>
-    once(
+    echoOnce(
       'local PTY echo',
       (done) => {
         const sub = p.onData(done);
@@ -94,12 +101,36 @@ export async function webSocketEcho(
   });
   (ws as unknown as { _socket?: { setNoDelay?: (v: boolean) => void } })._socket?.setNoDelay?.(true);
   return () =>
-    once(
+    echoOnce(
       'WebSocket echo',
       (done) => {
         ws.once('message', done);
         return () => ws.off('message', done);
       },
       () => ws.send(message, { binary: true }),
+    );
+}
+
+/**
+ * The device leg: `frame` published in-process on `inTopic` of the baseline broker, whose device
+ * client echoes it on `outTopic`, received in-process again.
+ */
+export async function linkEcho(
+  broker: BaselineBroker,
+  topics: { in: string; out: string },
+  frame: Buffer,
+): Promise<Echo> {
+  let answered: (() => void) | null = null;
+  await broker.inProcess.subscribe(topics.out, () => answered?.());
+  return () =>
+    echoOnce(
+      'in-process echo',
+      (done) => {
+        answered = done;
+        return () => {
+          answered = null;
+        };
+      },
+      () => broker.inProcess.publish(topics.in, frame),
     );
 }

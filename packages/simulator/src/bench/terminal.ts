@@ -8,12 +8,8 @@
  * - throughput: `head -c N /dev/urandom` in a raw-mode PTY read through the WebSocket; against
  *   a raw MQTT device publishing the same bytes in 64 KiB frames (QoS 1, 32 in flight) on its
  *   `tty/{sid}/out` topic through the same embedded broker, timed to the last PUBACK.
- * - the echo's floor: the three legs of a keystroke's trip, each timed alone and interleaved
- *   with the echoes: the client leg (a WebSocket/TLS round trip with no relay, echo-floor.ts),
- *   the device leg (an in-process publish into the baseline broker to the echoing device and
- *   back, as the server's link publishes, with no relay and no agent) and the PTY (a round trip
- *   through `cat` with no network, echo-floor.ts). Their sum is what the path costs before any
- *   of the server's or the agent's own code runs.
+ * - the echo's floor: the three legs of a keystroke's trip (the WebSocket, the broker to the
+ *   device, the PTY), each timed alone and interleaved with the echoes (echo-floor.ts).
  */
 
 import { randomBytes } from 'node:crypto';
@@ -27,7 +23,7 @@ import { setNoDelay } from '../device.js';
 import { type Summary, summarize } from '../stats.js';
 import { agentOnline, startBenchServer } from './admin-api.js';
 import { startBaselineBroker } from './baseline-broker.js';
-import { ptyEcho, webSocketEcho } from './echo-floor.js';
+import { echoOnce, linkEcho, ptyEcho, webSocketEcho } from './echo-floor.js';
 import type { Resources } from './proc.js';
 import { enrollRaw } from './raw-device.js';
 import type { Row } from './table.js';
@@ -181,15 +177,16 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
   const inTopic = topics.tty(echoCreds.deviceId, 'sbench', 'in');
   const keystroke = Buffer.from(encodeFrame({ type: 'data', offset: 0, data: Buffer.from('a') }));
   const rawEcho = () =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('raw echo timed out')), 10_000);
-      echoed = () => {
-        clearTimeout(timer);
-        echoed = null;
-        resolve();
-      };
-      requester.publish(inTopic, keystroke, { qos: 0 });
-    });
+    echoOnce(
+      'raw echo',
+      (done) => {
+        echoed = done;
+        return () => {
+          echoed = null;
+        };
+      },
+      () => requester.publish(inTopic, keystroke, { qos: 0 }),
+    );
 
   progress('terminal: opening a terminal running cat in raw mode');
   const term = openTerminal(server.httpPort, ca, adminToken, deviceId, [
@@ -206,22 +203,8 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
     await back;
   };
 
-  // The device leg alone: the same frame published in-process, as the server's link publishes
-  // to its embedded broker, to the echoing device and back, with no relay and no agent.
-  let linked: (() => void) | null = null;
-  await baseline.inProcess.subscribe(outTopic, () => linked?.());
-  const linkEcho = () =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('in-process echo timed out')), 10_000);
-      linked = () => {
-        clearTimeout(timer);
-        linked = null;
-        resolve();
-      };
-      baseline.inProcess.publish(inTopic, keystroke);
-    });
-
-  progress('terminal: opening a local PTY and a WebSocket echo (the echo floor, echo-floor.ts)');
+  progress('terminal: the echo floor: a device leg, a local PTY and a WebSocket echo (echo-floor.ts)');
+  const deviceLeg = await linkEcho(baseline, { in: inTopic, out: outTopic }, keystroke);
   const localPty = await ptyEcho(resources);
   const localWs = await webSocketEcho(
     resources,
@@ -243,7 +226,7 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
   const kinds = [
     { name: 'echo', run: echo },
     { name: 'rawEcho', run: rawEcho },
-    { name: 'linkEcho', run: linkEcho },
+    { name: 'linkEcho', run: deviceLeg },
     { name: 'ptyEcho', run: localPty },
     { name: 'wsEcho', run: localWs },
   ] as const;
