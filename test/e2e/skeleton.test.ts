@@ -52,6 +52,30 @@ describe('enrollment and presence', () => {
       await pending.stop();
     }
   });
+
+  it('a device marked offline while its link stayed up is online again at its next heartbeat, and what was queued meanwhile runs', async () => {
+    const id = fx.deviceId;
+    const connects = () =>
+      fx.agent
+        .output()
+        .split('\n')
+        .filter((l) => /"msg":"connected"/.test(l)).length;
+    const before = connects();
+    expect(before).toBeGreaterThan(0);
+    // What the missed-heartbeat sweep does when the server's event loop stalled or its clock stepped.
+    await fx.ts.server.services.devices.markOffline(id, 'missed heartbeats');
+    const queued = await sendCommand(fx.ts, id, 'exec', 'run', { argv: ['echo', 'queued'] }, 'wait=false');
+    expect(queued.body.status).toBe('queued');
+    const done = await waitUntil(async () => {
+      const c = await fx.ts.api('GET', `/commands/${queued.body.id}`);
+      return c.body.status === 'succeeded' ? c.body : null;
+    }, 'the queued command to run after the next heartbeat');
+    expect(done.result.stdout).toBe('queued\n');
+    expect((await fx.ts.device(id)).online).toBe(true);
+    const presence = (await fx.ts.api('GET', `/devices/${id}/presence`)).body.items.map((p: any) => p.online);
+    expect(presence.slice(0, 2)).toEqual([true, false]); // newest first: back online after the sweep's offline
+    expect(connects()).toBe(before); // the same connection: the agent never reconnected
+  });
 });
 
 describe('commands', () => {

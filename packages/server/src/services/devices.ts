@@ -199,13 +199,20 @@ export class DeviceService {
     this.bus.emit('device.offline', id);
   }
 
+  /**
+   * A heartbeat: the device is connected now. One the server had marked offline while its link
+   * stayed up (missed heartbeats after a stall of the server's event loop or a step of its clock)
+   * comes back online here, with what waits for it sent, instead of staying offline until it
+   * reconnects. Only accepted devices can publish heartbeats (the broker's ACL).
+   */
   async touch(id: string): Promise<void> {
-    await this.db
+    const res = await this.db
       .updateTable('devices')
       .set({ last_seen: Date.now() })
       .where('id', '=', id)
       .where('online', '=', 1)
-      .execute();
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) await this.markOnline(id, undefined, undefined);
   }
 
   /** Marks offline every device whose heartbeats stopped without a last will (e.g. a half-open TCP link). */
