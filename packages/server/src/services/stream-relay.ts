@@ -9,7 +9,7 @@
 import { decodeFrame, type ErrorCode, encodeFrame, type Frame, OutpostError, parseControl } from '@outpost/protocol';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../log.js';
-import type { CommandView } from './commands.js';
+import type { CommandView } from './command-view.js';
 
 export type RelaySocket = WebSocket;
 

@@ -24,7 +24,8 @@ import type { BrokerLink } from '../broker/link.js';
 import type { Bus } from '../bus.js';
 import type { Logger } from '../log.js';
 import { newId } from '../secrets.js';
-import type { CommandService, CommandView } from './commands.js';
+import type { CommandView } from './command-view.js';
+import type { CommandService } from './commands.js';
 import type { DeviceService } from './devices.js';
 import { type RelayHooks, type RelaySocket, StreamRelay } from './stream-relay.js';
 

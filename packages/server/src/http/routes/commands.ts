@@ -1,7 +1,7 @@
 /** Commands: send (optionally waiting for the result), show, list per device, and stream output (SSE). */
 import { api } from '@outpost/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { CommandView } from '../../services/commands.js';
+import type { CommandView } from '../../services/command-view.js';
 import type { Services } from '../../services/index.js';
 import type { AuditNote } from '../auth.js';
 import { openEventStream } from '../sse.js';

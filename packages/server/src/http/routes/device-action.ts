@@ -14,7 +14,7 @@
 import { api, type CommandArgs, type CommandName, type CommandResult, commands, OutpostError } from '@outpost/protocol';
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { commandOutcome } from '../../services/commands.js';
+import { commandOutcome } from '../../services/command-view.js';
 import type { Services } from '../../services/index.js';
 import type { Permission } from '../auth.js';
 

@@ -20,8 +20,8 @@ import {
   type StreamDuplex,
 } from '@outpost/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { CommandView } from '../../services/commands.js';
-import { commandOutcome } from '../../services/commands.js';
+import type { CommandView } from '../../services/command-view.js';
+import { commandOutcome } from '../../services/command-view.js';
 import type { Services } from '../../services/index.js';
 import type { DeviceStream } from '../../services/streams.js';
 import { runOnDevice } from './device-action.js';
