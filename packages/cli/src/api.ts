@@ -38,7 +38,7 @@ import type {
   WhoAmI,
 } from './api-types.js';
 import type { Connection } from './config.js';
-import { CliError, networkError } from './errors.js';
+import { apiError, CliError, networkError } from './errors.js';
 import { cliVersion } from './paths.js';
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -375,34 +375,4 @@ function items<T>(value: unknown, what: string): T[] {
   const list = (value as { items?: unknown } | null)?.items;
   if (!Array.isArray(list)) throw new CliError(`unexpected answer listing ${what}: no 'items' array`);
   return list as T[];
-}
-
-/**
- * Reads `{"error": {"code", "message", "details"}}`; anything else still yields a one-line error. A
- * wait the server asks for (`details.retryAfter` or `Retry-After`) is kept and said in the message.
- */
-export function apiError(status: number, text: string, retryAfterHeader?: string | string[]): CliError {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-  const retryAfter = retryAfterSeconds(error?.details, retryAfterHeader);
-  const extra = {
-    status,
-    ...(typeof error?.code === 'string' ? { code: error.code } : {}),
-    ...(retryAfter !== undefined ? { retryAfter } : {}),
-  };
-  let message = error && typeof error.message === 'string' ? error.message : `the server answered HTTP ${status}`;
-  if (retryAfter !== undefined && !message.includes(`${retryAfter} s`)) message += `; try again in ${retryAfter} s`;
-  return new CliError(message, extra);
-}
-
-function retryAfterSeconds(details: unknown, header: string | string[] | undefined): number | undefined {
-  const fromBody = (details as { retryAfter?: unknown } | null | undefined)?.retryAfter;
-  if (typeof fromBody === 'number' && Number.isFinite(fromBody) && fromBody >= 0) return Math.ceil(fromBody);
-  const h = Array.isArray(header) ? header[0] : header;
-  return h !== undefined && /^\d+$/.test(h.trim()) ? Number(h) : undefined;
 }

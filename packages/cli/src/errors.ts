@@ -1,4 +1,4 @@
-/** The CLI's error type and the one-line rendering of anything thrown, with no stack unless OUTPOST_DEBUG=1. */
+/** The CLI's error type, the one-line rendering of anything thrown (no stack unless OUTPOST_DEBUG=1), and the reading of the server's error answers. */
 import { OutpostError } from '@outpost/protocol';
 
 /** An error the user should see as one line: `error: <message> (<code>)`. */
@@ -106,4 +106,34 @@ export function formatError(err: unknown): string {
 /** The exit code a failure maps to. */
 export function exitCodeOfError(err: unknown): number {
   return err instanceof CliError ? err.exitCode : 1;
+}
+
+/**
+ * Reads `{"error": {"code", "message", "details"}}`; anything else still yields a one-line error. A
+ * wait the server asks for (`details.retryAfter` or `Retry-After`) is kept and said in the message.
+ */
+export function apiError(status: number, text: string, retryAfterHeader?: string | string[]): CliError {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+  const retryAfter = retryAfterSeconds(error?.details, retryAfterHeader);
+  const extra = {
+    status,
+    ...(typeof error?.code === 'string' ? { code: error.code } : {}),
+    ...(retryAfter !== undefined ? { retryAfter } : {}),
+  };
+  let message = error && typeof error.message === 'string' ? error.message : `the server answered HTTP ${status}`;
+  if (retryAfter !== undefined && !message.includes(`${retryAfter} s`)) message += `; try again in ${retryAfter} s`;
+  return new CliError(message, extra);
+}
+
+function retryAfterSeconds(details: unknown, header: string | string[] | undefined): number | undefined {
+  const fromBody = (details as { retryAfter?: unknown } | null | undefined)?.retryAfter;
+  if (typeof fromBody === 'number' && Number.isFinite(fromBody) && fromBody >= 0) return Math.ceil(fromBody);
+  const h = Array.isArray(header) ? header[0] : header;
+  return h !== undefined && /^\d+$/.test(h.trim()) ? Number(h) : undefined;
 }

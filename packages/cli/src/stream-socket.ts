@@ -6,8 +6,8 @@
  */
 import { type api, type ErrorBody, StreamDuplex } from '@outpost/protocol';
 import WebSocket from 'ws';
-import { type ApiClient, apiError } from './api.js';
-import { CliError, networkError } from './errors.js';
+import type { ApiClient } from './api.js';
+import { apiError, CliError, networkError } from './errors.js';
 
 export interface StreamSocket {
   /** The client end of the stream: write to send, read what the device sends. */
