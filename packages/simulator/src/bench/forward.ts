@@ -156,7 +156,7 @@ function writeAll(port: number, block: Buffer, bytes: number): Promise<number> {
 }
 
 /** Publishes `bytes` in frame-sized QoS 1 messages, at most RAW_IN_FLIGHT unacknowledged; resolves at the last PUBACK. */
-async function rawPublish(client: MqttClient, topic: string, frame: Buffer, bytes: number): Promise<void> {
+export async function rawPublish(client: MqttClient, topic: string, frame: Buffer, bytes: number): Promise<void> {
   const count = Math.ceil(bytes / MAX_FRAME_DATA);
   let next = 0;
   const lane = async (): Promise<void> => {

@@ -16,7 +16,7 @@ import { machine, machineLines } from './machine.js';
 import { type MemoryResult, runMemory } from './memory.js';
 import { Resources } from './proc.js';
 import { type RoundTripResult, runRoundTrip } from './roundtrip.js';
-import { type Row, renderMarkdown, renderText } from './table.js';
+import { infoRow, type Row, renderMarkdown, renderText } from './table.js';
 import { runTerminal, type TerminalBenchResult, terminalDetails, terminalRows } from './terminal.js';
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -91,14 +91,6 @@ function memoryRows(m: MemoryResult, tlsFloor: LayerResult | undefined): Row[] {
   const heap = (m.connected.heapUsed - m.idle.heapUsed) / n;
   const outside = (m.connected.rss - m.connected.heapTotal - (m.idle.rss - m.idle.heapTotal)) / n;
   const marginal = (m.connected.rss - m.half.rss) / (n - halfN);
-  const info = (measure: string, value: string, baseline: string): Row => ({
-    measure,
-    value,
-    baseline,
-    ratio: '',
-    goal: '',
-    met: '',
-  });
   return [
     {
       measure: `server RSS per connected device (0 → ${n})`,
@@ -108,16 +100,16 @@ function memoryRows(m: MemoryResult, tlsFloor: LayerResult | undefined): Row[] {
       goal: `≤ ${GOAL_KIB_PER_DEVICE} KiB`,
       met: rss <= GOAL_KIB_PER_DEVICE ? 'yes' : 'NO',
     },
-    info('  of which V8 heap used', kib(heap), `${mib(m.idle.heapUsed)} idle → ${mib(m.connected.heapUsed)}`),
-    info('  of which outside the V8 heap', kib(outside), 'RSS − V8 heap size'),
-    info(
+    infoRow('  of which V8 heap used', kib(heap), `${mib(m.idle.heapUsed)} idle → ${mib(m.connected.heapUsed)}`),
+    infoRow('  of which outside the V8 heap', kib(outside), 'RSS − V8 heap size'),
+    infoRow(
       `server RSS per device, marginal (${halfN} → ${n})`,
       kib(marginal),
       `${mib(m.half.rss)} → ${mib(m.connected.rss)}`,
     ),
     ...(tlsFloor
       ? [
-          info(
+          infoRow(
             '  floor: idle TLS connection, Node.js TLS alone',
             kib(tlsFloor.marginalRss),
             `marginal, ${tlsFloor.connections} connections, no MQTT (breakdown.ts)`,
@@ -130,14 +122,6 @@ function memoryRows(m: MemoryResult, tlsFloor: LayerResult | undefined): Row[] {
 function agentRows(a: AgentIdleResult): Row[] {
   const mb = (k: number) => `${((k * 1024) / 1e6).toFixed(1)} MB`;
   const window = `${a.seconds.toFixed(0)} s idle, heartbeat ${a.heartbeatSeconds} s`;
-  const info = (measure: string, value: string, baseline: string): Row => ({
-    measure,
-    value,
-    baseline,
-    ratio: '',
-    goal: '',
-    met: '',
-  });
   return [
     {
       measure: 'agent idle RSS, all capabilities loaded (median)',
@@ -147,16 +131,16 @@ function agentRows(a: AgentIdleResult): Row[] {
       goal: '≤ 40 MB',
       met: a.rss.max * 1024 <= GOAL_AGENT_RSS_BYTES ? 'yes' : 'NO',
     },
-    info('  of which anonymous (V8 heap, stacks, malloc)', mb(a.rssAnon), 'RssAnon'),
-    info('  of which file-backed (node binary, libraries)', mb(a.rssFile), 'RssFile'),
-    info('  private to the agent (USS)', mb(a.uss), 'Private_Clean + Private_Dirty'),
-    info('  proportional share (PSS)', mb(a.pss), 'shared pages split among the processes mapping them'),
-    info(
+    infoRow('  of which anonymous (V8 heap, stacks, malloc)', mb(a.rssAnon), 'RssAnon'),
+    infoRow('  of which file-backed (node binary, libraries)', mb(a.rssFile), 'RssFile'),
+    infoRow('  private to the agent (USS)', mb(a.uss), 'Private_Clean + Private_Dirty'),
+    infoRow('  proportional share (PSS)', mb(a.pss), 'shared pages split among the processes mapping them'),
+    infoRow(
       'bare Node.js idle RSS, same run and flags',
       mb(a.bare.rss),
       `USS ${mb(a.bare.uss)}, PSS ${mb(a.bare.pss)}, anonymous ${mb(a.bare.rssAnon)}, file-backed ${mb(a.bare.rssFile)}`,
     ),
-    info(
+    infoRow(
       'agent over bare Node.js: RSS',
       `+${mb(a.rss.median - a.bare.rss)}`,
       `USS +${mb(a.uss - a.bare.uss)} (the agent's own code and data), file-backed +${mb(a.rssFile - a.bare.rssFile)}`,

@@ -9,6 +9,16 @@ export interface Row {
   met: string;
 }
 
+/** A row that informs: a value and what it is measured against, no ratio and no goal. */
+export const infoRow = (measure: string, value: string, baseline: string): Row => ({
+  measure,
+  value,
+  baseline,
+  ratio: '',
+  goal: '',
+  met: '',
+});
+
 const HEADER: Row = {
   measure: 'measure',
   value: 'value',

@@ -17,13 +17,14 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeFrame, FRAME_HEADER_BYTES, MAX_FRAME_DATA, StreamDuplex, topics } from '@outpost/protocol';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
 import WebSocket from 'ws';
 import { setNoDelay } from '../device.js';
 import { type Summary, summarize } from '../stats.js';
 import { agentOnline, startBenchServer } from './admin-api.js';
 import { startBaselineBroker } from './baseline-broker.js';
 import { echoOnce, linkEcho, ptyEcho, webSocketEcho } from './echo-floor.js';
+import { rawPublish } from './forward.js';
 import type { Resources } from './proc.js';
 import { enrollRaw } from './raw-device.js';
 import type { Row } from './table.js';
@@ -109,18 +110,6 @@ function waitFor(stream: StreamDuplex, pred: (text: string) => boolean): Promise
     };
     stream.on('data', on);
   });
-}
-
-async function rawPublish(client: MqttClient, topic: string, frame: Buffer, bytes: number): Promise<void> {
-  const count = Math.ceil(bytes / MAX_FRAME_DATA);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < count) {
-      next++;
-      await client.publishAsync(topic, frame, { qos: 1 });
-    }
-  };
-  await Promise.all(Array.from({ length: 32 }, lane));
 }
 
 export async function runTerminal(options: TerminalBenchOptions): Promise<TerminalBenchResult> {
