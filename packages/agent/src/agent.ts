@@ -174,7 +174,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
   // Stream frames go at QoS 0: the stream layer acknowledges and resends them itself.
   const streams = new AgentStreams({
     deviceId,
-    publish: (topic, payload) => void connection.publish(topic, payload, 0),
+    publish: (topic, payload) => connection.publishFrame(topic, payload),
     log: dlog,
     graceMs: config.streamGrace * 1000,
   });

@@ -134,6 +134,16 @@ export class DeviceConnection {
     });
   }
 
+  /**
+   * QoS 0 with nothing to wait for (stream frames, which their own layer acknowledges and
+   * resends): goes out now when `publish` would send it at once, else is dropped as it would be.
+   */
+  publishFrame(topic: string, payload: Buffer): void {
+    const client = this.client;
+    if (this.stopped || !client || !this.connected || !this.outboxOpen || this.queue.length > 0) return;
+    client.publish(topic, payload, { qos: 0 });
+  }
+
   /** Sends now, bypassing the outbox (presence): false when not connected. */
   publishNow(topic: string, payload: string, qos: 0 | 1, retain = false): Promise<boolean> {
     return new Promise((resolve) => {

@@ -3,7 +3,7 @@
  * program, and reading a PTY to its very end when its program exits (node-pty internals,
  * pinned version; docs/decisions.md §Terminals).
  */
-import { existsSync, constants as fsConstants, openSync, readFileSync, readSync } from 'node:fs';
+import { existsSync, constants as fsConstants, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { constants, userInfo } from 'node:os';
 import { basename } from 'node:path';
 import { OutpostError, type TerminalOpenArgs } from '@outpost/protocol';
@@ -113,11 +113,35 @@ export function program(ctx: CommandContext, args: TerminalOpenArgs, user: Accou
 /** How often a session checks whether its program exited; must stay well below node-pty's 200 ms. */
 export const EXIT_WATCH_MS = 50;
 
-/** node-pty 1.1.0 internals (pinned version): the PTY master's fd, the socket reading it, the slave's path. */
+/**
+ * node-pty 1.1.0 internals (pinned version): the PTY master's fd, the socket reading it, the
+ * queue of its writes, the slave's path.
+ */
 interface PtyInternals {
   fd?: unknown;
   _socket?: { read(): unknown };
+  _writeStream?: { _writeQueue?: unknown };
   ptsName?: unknown;
+}
+
+/**
+ * Writes input to the PTY. node-pty queues every write for libuv's thread pool, which
+ * costs a keystroke a thread's wake-up before the program sees it. The master fd is
+ * non-blocking, so when nothing is queued the bytes are written here at once; what the
+ * kernel does not take (EAGAIN, a short write) or any error goes to node-pty's queue, in order.
+ */
+export function writePty(term: Pty, data: Buffer): void {
+  const internals = term as unknown as PtyInternals;
+  const queue = internals._writeStream?._writeQueue;
+  let rest = data;
+  if (typeof internals.fd === 'number' && Array.isArray(queue) && queue.length === 0) {
+    try {
+      rest = data.subarray(writeSync(internals.fd, data));
+    } catch {
+      // EAGAIN (the PTY's input is full) or worse: node-pty retries and reports it as it always did.
+    }
+  }
+  if (rest.length > 0) term.write(rest);
 }
 
 /** Opens the PTY's slave (without making it our controlling terminal); null if it cannot. */

@@ -29,6 +29,7 @@ import {
   type Pty,
   program,
   signalName,
+  writePty,
 } from './terminal-pty.js';
 
 export { loadPty } from './terminal-pty.js';
@@ -126,17 +127,23 @@ async function session(
   let exited = false;
   const idleMs = ctx.config.terminalIdleTimeout * 1000;
   let idleTimer: NodeJS.Timeout | undefined;
+  // Input and output only note the time; the one timer re-arms itself for what is left.
+  let lastActive = Date.now();
   const touch = (): void => {
-    if (idleMs === 0 || exited) return;
-    clearTimeout(idleTimer);
+    lastActive = Date.now();
+  };
+  const armIdle = (ms: number): void => {
     idleTimer = setTimeout(() => {
+      if (exited) return;
+      const left = lastActive + idleMs - Date.now();
+      if (left > 0) return armIdle(left);
       reason ??= 'idle';
       log.info('terminal idle; closing', { idleSeconds: idleMs / 1000 });
       stream.abort('E_TIMEOUT', `terminal closed after ${idleMs / 1000} s without input or output`);
-    }, idleMs);
+    }, ms);
     idleTimer.unref();
   };
-  touch();
+  if (idleMs > 0) armIdle(idleMs);
 
   const exit = new Promise<{ exitCode: number; signal?: number }>((resolve) => {
     term.onExit((e) => {
@@ -145,31 +152,40 @@ async function session(
     });
   });
   // The window is full: stop reading the PTY until the client consumed (the program blocks).
-  // What one turn of the event loop read from the PTY goes out as one write (up to 64 KiB):
-  // a keystroke's echo is not delayed, and reads that arrive together travel together.
+  // The first read of a turn of the event loop goes out at once, so a keystroke's echo waits for
+  // nothing; the reads that follow in the same turn are gathered and go out together at its end
+  // (up to 64 KiB a write), so a flood travels in few large frames.
   let paused = false;
   let childGone = false;
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let batched: NodeJS.Immediate | undefined;
-  const flush = (): void => {
-    if (batched !== undefined) clearImmediate(batched);
-    batched = undefined;
-    if (batch.length === 0 || stream.writableEnded || stream.destroyed) return;
-    const chunk = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch);
-    batch = [];
-    batchBytes = 0;
+  const send = (chunk: Buffer): void => {
+    if (stream.writableEnded || stream.destroyed) return;
     if (stream.write(chunk) || paused || childGone) return;
     paused = true;
     term.pause();
   };
+  const flush = (): void => {
+    if (batched !== undefined) clearImmediate(batched);
+    batched = undefined;
+    if (batch.length === 0) return;
+    const chunk = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch);
+    batch = [];
+    batchBytes = 0;
+    send(chunk);
+  };
   const output = (data: Buffer | string): void => {
     touch();
     const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+    if (batched === undefined) {
+      batched = setImmediate(flush);
+      send(chunk);
+      return;
+    }
     batch.push(chunk);
     batchBytes += chunk.length;
     if (batchBytes >= BATCH_BYTES) flush();
-    else batched ??= setImmediate(flush);
   };
   term.onData(output);
   stream.on('drain', () => {
@@ -207,7 +223,7 @@ async function session(
   }, EXIT_WATCH_MS);
   stream.on('data', (chunk: Buffer) => {
     touch();
-    if (!exited) term.write(chunk);
+    if (!exited) writePty(term, chunk);
   });
   stream.on('control', (value: Record<string, unknown>) => {
     if (!check(TerminalControl, value)) {

@@ -6,6 +6,7 @@ import {
   DeviceStatus,
   EnrollRequest,
   MAX_PAYLOAD_BYTES,
+  type ParsedTopic,
   parseJson,
   parseTopic,
   Telemetry,
@@ -32,13 +33,7 @@ export function startIngest(deps: {
 }): void {
   const { link, devices, commands, enrollment, log } = deps;
 
-  async function handle(topic: string, payload: Buffer): Promise<void> {
-    const t = parseTopic(topic);
-    if (t?.direction !== 'device') return;
-    if (payload.length > MAX_PAYLOAD_BYTES) {
-      log.warn({ topic, bytes: payload.length }, 'oversized message dropped');
-      return;
-    }
+  async function handle(t: ParsedTopic, payload: Buffer): Promise<void> {
     switch (t.kind) {
       case 'status': {
         if (payload.length === 0) return; // retained status cleared by the server
@@ -71,14 +66,23 @@ export function startIngest(deps: {
         return;
       }
       case 'tty':
-        // Binary frames, not JSON: the stream service routes them by (device, sid).
-        deps.streams?.handleFrame(t.deviceId, t.sessionId, payload);
-        return;
+        return; // routed before (below)
     }
   }
 
   link.onMessage((topic, payload) => {
-    handle(topic, payload).catch((err: unknown) => {
+    const t = parseTopic(topic);
+    if (t?.direction !== 'device') return;
+    if (payload.length > MAX_PAYLOAD_BYTES) {
+      log.warn({ topic, bytes: payload.length }, 'oversized message dropped');
+      return;
+    }
+    if (t.kind === 'tty') {
+      // Binary frames, not JSON, on a keystroke's path: routed at once by (device, sid), no promise.
+      deps.streams?.handleFrame(t.deviceId, t.sessionId, payload);
+      return;
+    }
+    handle(t, payload).catch((err: unknown) => {
       const e = err as { code?: string; message?: string };
       if (e.code === 'E_BAD_ARGS')
         log.warn({ topic: topic.slice(0, 200), err: e.message }, 'malformed device message dropped');

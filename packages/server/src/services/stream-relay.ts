@@ -96,7 +96,11 @@ export class StreamRelay {
         this.abort('E_BAD_ARGS', 'clients send binary stream frames only');
         return;
       }
-      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      const bytes = Buffer.isBuffer(data)
+        ? data
+        : Array.isArray(data)
+          ? Buffer.concat(data)
+          : Buffer.from(data as ArrayBuffer);
       this.#fromClient(bytes);
     });
     o.socket.on('close', () => {

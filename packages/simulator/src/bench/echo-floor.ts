@@ -5,18 +5,19 @@
  * - the device leg: the frame published in-process into a broker, as the server's link
  *   publishes, to an echoing device client and back; no relay, no agent;
  * - the PTY: one byte into `cat` in a raw-mode PTY opened in this process with node-pty, as
- *   the agent opens it, and back; no network.
+ *   the agent opens it and writes to it (writePty), and back; no network.
  * Their sum is what the terminal path costs before any of the server's or the agent's own code runs.
  */
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { loadPty, type Pty } from '@outpost/agent';
+import { loadPty, type Pty, writePty } from '@outpost/agent';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { BaselineBroker } from './baseline-broker.js';
 import type { Resources } from './proc.js';
 
 const START_TIMEOUT_MS = 30_000;
 const ECHO_TIMEOUT_MS = 10_000;
+const KEY = Buffer.from('a');
 
 /** One echo round trip; rejects after 10 s. */
 export type Echo = () => Promise<void>;
@@ -68,7 +69,7 @@ export async function ptyEcho(resources: Resources): Promise<Echo> {
         const sub = p.onData(done);
         return () => sub.dispose();
       },
-      () => p.write('a'),
+      () => writePty(p, KEY),
     );
 }
 
