@@ -159,6 +159,11 @@ export interface SimDeviceOptions extends LinkTarget {
   handlers?: Record<string, CommandHandler>;
   /** Bounds the TLS and MQTT handshake (default 30 s). */
   connectTimeoutMs?: number;
+  /**
+   * Echo byte-stream frames: each message on `tty/{sid}/in` goes back unchanged on
+   * `tty/{sid}/out` at QoS 0 (the terminal benchmark's raw echo). Off by default.
+   */
+  echoStreams?: boolean;
 }
 
 const errorResponse = (id: string, error: ErrorBody): CommandResponse => ({ id, ok: false, error });
@@ -255,6 +260,10 @@ export class SimDevice {
 
   private onMessage(topic: string, payload: Buffer): void {
     const t = parseTopic(topic);
+    if (t?.kind === 'tty' && t.stream === 'in' && t.deviceId === this.deviceId && this.options.echoStreams) {
+      this.client.publish(topics.tty(this.deviceId, t.sessionId, 'out'), payload, { qos: 0 });
+      return;
+    }
     if (t?.kind !== 'command' || t.deviceId !== this.deviceId) return;
     let request: CommandRequest;
     try {

@@ -12,8 +12,12 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { canPublish, canSubscribe, type Principal } from '@outpost/server';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
+import { nextMessage, type Resources } from './proc.js';
+
+const RESPONDER = fileURLToPath(new URL('./responder.js', import.meta.url));
 
 export interface BaselineBroker {
   url: string;
@@ -125,4 +129,26 @@ export async function startBaselineBroker(tls: {
       await stopped;
     },
   };
+}
+
+/**
+ * Adds a device to `broker` and runs it as the responder (responder.ts) in its own process,
+ * as a real device runs: it answers `system/ping` and echoes byte-stream frames. Resolves
+ * once it is subscribed and online; it is stopped with the bench's other processes.
+ */
+export async function startResponder(
+  resources: Resources,
+  broker: BaselineBroker,
+  deviceId: string,
+  caFile: string,
+): Promise<{ deviceId: string }> {
+  const creds = broker.addDevice(deviceId);
+  const child = resources.fork(RESPONDER, [JSON.stringify({ url: broker.url, caFile, ...creds })]);
+  await nextMessage(
+    child,
+    (m): m is { type: 'ready' } => (m as { type?: string })?.type === 'ready',
+    30_000,
+    'the responder',
+  );
+  return { deviceId: creds.deviceId };
 }

@@ -1,7 +1,8 @@
 /**
- * Child process of the round-trip benchmark: one lightweight simulated device
- * (device.ts) that answers `system/ping` at once. It runs in its own process,
- * as the agent does, so both paths cross the same process boundary.
+ * Child process of the round-trip and terminal benchmarks: one lightweight simulated
+ * device (device.ts) that answers `system/ping` at once and echoes byte-stream frames
+ * (`tty/{sid}/in` back on `tty/{sid}/out`). It runs in its own process, as the agent
+ * does, so the raw baseline and the measured path cross the same process boundary.
  * argv[2]: JSON `{url, caFile, deviceId, secret}`. Sends `{type: 'ready'}` when subscribed.
  */
 import { readFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ const device = await SimDevice.start({
   credentials: { deviceId, secret },
   keepalive: 30,
   heartbeatSeconds: 15,
+  echoStreams: true,
 });
 process.send?.({ type: 'ready' });
 const stop = () => {

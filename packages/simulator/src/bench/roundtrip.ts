@@ -14,8 +14,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { setNoDelay } from '../device.js';
 import { type Summary, summarize } from '../stats.js';
 import { agentOnline, startBenchServer, until } from './admin-api.js';
-import { startBaselineBroker } from './baseline-broker.js';
-import { nextMessage, type Resources } from './proc.js';
+import { startBaselineBroker, startResponder } from './baseline-broker.js';
+import type { Resources } from './proc.js';
 
 export interface RoundTripOptions {
   iterations: number;
@@ -40,7 +40,6 @@ export interface RoundTripResult {
 
 const REQUEST_TIMEOUT_MS = 10_000;
 const AGENT_BIN = join(dirname(fileURLToPath(import.meta.resolve('@outpost/agent'))), '..', 'bin', 'outpost-agent.js');
-const RESPONDER = fileURLToPath(new URL('./responder.js', import.meta.url));
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 /** An id shaped like the server's (`c-` or `d-` and 20 base32 characters), so payloads are the same size. */
@@ -143,16 +142,7 @@ export async function runRoundTrip(options: RoundTripOptions): Promise<RoundTrip
   const requester = new RawRequester(client);
   await client.subscribeAsync(['outpost/v1/d/+/res/+', 'outpost/v1/d/+/status'], { qos: 1 });
 
-  const responderCreds = baseline.addDevice(serverStyleId('d'));
-  const responder = resources.fork(RESPONDER, [
-    JSON.stringify({ url: baseline.url, caFile: server.caFile, ...responderCreds }),
-  ]);
-  await nextMessage(
-    responder,
-    (m): m is { type: 'ready' } => (m as { type?: string })?.type === 'ready',
-    30_000,
-    'the responder',
-  );
+  const responderCreds = await startResponder(resources, baseline, serverStyleId('d'), server.caFile);
 
   // A second real agent on the baseline broker, with an identity file as enrollment would have written it.
   const agent2Creds = baseline.addDevice(serverStyleId('d'));

@@ -4,12 +4,14 @@
  *   the terminal WebSocket, the server's relay and its embedded broker, until it comes back;
  *   against a raw MQTT echo of a frame-sized message (QoS 0, as stream frames go) through the
  *   baseline broker (same Aedes, TLS material and ACL as the embedded one, baseline-broker.ts)
- *   to an echoing device client. Interleaved, one at a time.
+ *   to an echoing device client in its own process (the responder), as the agent is a process
+ *   of its own and as the round trip's baseline has it. The same echo with the device client in
+ *   this process is shown beside it. Interleaved, one at a time.
  * - throughput: `head -c N /dev/urandom` in a raw-mode PTY read through the WebSocket; against
  *   a raw MQTT device publishing the same bytes in 64 KiB frames (QoS 1, 32 in flight) on its
  *   `tty/{sid}/out` topic through the same embedded broker, timed to the last PUBACK.
  * - the echo's floor: the three legs of a keystroke's trip (the WebSocket, the broker to the
- *   device, the PTY), each timed alone and interleaved with the echoes (echo-floor.ts).
+ *   device process, the PTY), each timed alone and interleaved with the echoes (echo-floor.ts).
  */
 
 import { randomBytes } from 'node:crypto';
@@ -22,8 +24,8 @@ import WebSocket from 'ws';
 import { setNoDelay } from '../device.js';
 import { type Summary, summarize } from '../stats.js';
 import { agentOnline, startBenchServer } from './admin-api.js';
-import { startBaselineBroker } from './baseline-broker.js';
-import { echoOnce, linkEcho, ptyEcho, webSocketEcho } from './echo-floor.js';
+import { startBaselineBroker, startResponder } from './baseline-broker.js';
+import { type Echo, echoOnce, linkEcho, ptyEcho, webSocketEcho } from './echo-floor.js';
 import { rawPublish } from './forward.js';
 import type { Resources } from './proc.js';
 import { enrollRaw } from './raw-device.js';
@@ -42,8 +44,10 @@ export interface TerminalBenchOptions {
 export interface TerminalBenchResult {
   /** Keystroke echo through the terminal, ms. */
   echo: Summary;
-  /** Raw MQTT echo through the baseline broker, ms. */
+  /** Raw MQTT echo through the baseline broker to an echoing device in its own process, ms. */
   rawEcho: Summary;
+  /** The same with the echoing device in the bench's process, beside the requester and the broker, ms. */
+  localEcho: Summary;
   /** The same frame published in-process into the baseline broker to the echoing device and back, ms. */
   linkEcho: Summary;
   /** The same keystroke through a local PTY running `cat`, no network, ms. */
@@ -155,27 +159,42 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
     return c;
   };
   const requester = await connectRaw(baseline.requester.username, baseline.requester.password);
-  const echoCreds = baseline.addDevice(`d-bench${randomBytes(6).toString('hex')}`);
-  const echoDevice = await connectRaw(echoCreds.deviceId, echoCreds.secret);
-  await echoDevice.subscribeAsync(topics.agentSubscriptions(echoCreds.deviceId), { qos: 1 });
-  const outTopic = topics.tty(echoCreds.deviceId, 'sbench', 'out');
-  echoDevice.on('message', (_t, payload) => echoDevice.publish(outTopic, payload, { qos: 0 }));
-  await requester.subscribeAsync(outTopic, { qos: 1 });
-  let echoed: (() => void) | null = null;
-  requester.on('message', () => echoed?.());
-  const inTopic = topics.tty(echoCreds.deviceId, 'sbench', 'in');
   const keystroke = Buffer.from(encodeFrame({ type: 'data', offset: 0, data: Buffer.from('a') }));
-  const rawEcho = () =>
-    echoOnce(
-      'raw echo',
-      (done) => {
-        echoed = done;
-        return () => {
-          echoed = null;
-        };
-      },
-      () => requester.publish(inTopic, keystroke, { qos: 0 }),
-    );
+  /** A raw echo through the baseline broker to `echoDeviceId`, which echoes `tty/sbench/in` on `.../out`. */
+  const rawEchoTo = async (echoDeviceId: string): Promise<Echo> => {
+    const inTopic = topics.tty(echoDeviceId, 'sbench', 'in');
+    const outTopic = topics.tty(echoDeviceId, 'sbench', 'out');
+    let echoed: (() => void) | null = null;
+    requester.on('message', (topic) => topic === outTopic && echoed?.());
+    await requester.subscribeAsync(outTopic, { qos: 1 });
+    const echo = () =>
+      echoOnce(
+        'raw echo',
+        (done) => {
+          echoed = done;
+          return () => {
+            echoed = null;
+          };
+        },
+        () => requester.publish(inTopic, keystroke, { qos: 0 }),
+      );
+    return echo;
+  };
+  // The baseline: the echoing device in its own process, as the agent is (and as the round trip's responder).
+  const responder = await startResponder(
+    resources,
+    baseline,
+    `d-bench${randomBytes(6).toString('hex')}`,
+    server.caFile,
+  );
+  const rawEcho = await rawEchoTo(responder.deviceId);
+  // For comparison with earlier runs: the echoing device in this process, beside the requester and the broker.
+  const localCreds = baseline.addDevice(`d-bench${randomBytes(6).toString('hex')}`);
+  const localDevice = await connectRaw(localCreds.deviceId, localCreds.secret);
+  await localDevice.subscribeAsync(topics.agentSubscriptions(localCreds.deviceId), { qos: 1 });
+  const localOut = topics.tty(localCreds.deviceId, 'sbench', 'out');
+  localDevice.on('message', (_t, payload) => localDevice.publish(localOut, payload, { qos: 0 }));
+  const localEcho = await rawEchoTo(localCreds.deviceId);
 
   progress('terminal: opening a terminal running cat in raw mode');
   const term = openTerminal(server.httpPort, ca, adminToken, deviceId, [
@@ -193,7 +212,11 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
   };
 
   progress('terminal: the echo floor: a device leg, a local PTY and a WebSocket echo (echo-floor.ts)');
-  const deviceLeg = await linkEcho(baseline, { in: inTopic, out: outTopic }, keystroke);
+  const deviceLeg = await linkEcho(
+    baseline,
+    { in: topics.tty(responder.deviceId, 'slink', 'in'), out: topics.tty(responder.deviceId, 'slink', 'out') },
+    keystroke,
+  );
   const localPty = await ptyEcho(resources);
   const localWs = await webSocketEcho(
     resources,
@@ -208,6 +231,7 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
   const samples = {
     echo: [] as number[],
     rawEcho: [] as number[],
+    localEcho: [] as number[],
     linkEcho: [] as number[],
     ptyEcho: [] as number[],
     wsEcho: [] as number[],
@@ -215,6 +239,7 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
   const kinds = [
     { name: 'echo', run: echo },
     { name: 'rawEcho', run: rawEcho },
+    { name: 'localEcho', run: localEcho },
     { name: 'linkEcho', run: deviceLeg },
     { name: 'ptyEcho', run: localPty },
     { name: 'wsEcho', run: localWs },
@@ -289,6 +314,7 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
   return {
     echo: summarize(samples.echo),
     rawEcho: summarize(samples.rawEcho),
+    localEcho: summarize(samples.localEcho),
     linkEcho: summarize(samples.linkEcho),
     ptyEcho: summarize(samples.ptyEcho),
     wsEcho: summarize(samples.wsEcho),
@@ -318,8 +344,8 @@ export function terminalRows(r: TerminalBenchResult): Row[] {
       met: goal ? (x <= GOAL_ECHO_RATIO ? 'yes' : 'NO') : '',
     };
   };
-  /** A leg of the echo that no server code can remove, against the raw echo (echo-floor.ts). */
-  const floorRow = (measure: string, value: number): Row => ({
+  /** A p50 shown against the raw echo's (no goal): the floor's legs and the in-process echo. */
+  const legRow = (measure: string, value: number): Row => ({
     measure,
     value: ms(value),
     baseline: `${ms(r.rawEcho.p50)} raw MQTT echo`,
@@ -332,10 +358,11 @@ export function terminalRows(r: TerminalBenchResult): Row[] {
   return [
     echoRow('terminal keystroke echo p50 (cat in a PTY)', 'p50', true),
     echoRow('terminal keystroke echo p99', 'p99', false),
-    floorRow('  WebSocket/TLS echo alone, no relay (client leg)', r.wsEcho.p50),
-    floorRow('  in-process publish to a device and back (device leg)', r.linkEcho.p50),
-    floorRow('  PTY echo alone, no network (node-pty + cat)', r.ptyEcho.p50),
-    floorRow('  echo floor: the three legs above (sum of p50s)', r.wsEcho.p50 + r.linkEcho.p50 + r.ptyEcho.p50),
+    legRow('  raw MQTT echo with the echoing device in the bench process', r.localEcho.p50),
+    legRow('  WebSocket/TLS echo alone, no relay (client leg)', r.wsEcho.p50),
+    legRow('  in-process publish to the device process and back (device leg)', r.linkEcho.p50),
+    legRow('  PTY echo alone, no network (node-pty + cat)', r.ptyEcho.p50),
+    legRow('  echo floor: the three legs above (sum of p50s)', r.wsEcho.p50 + r.linkEcho.p50 + r.ptyEcho.p50),
     {
       measure: `terminal output throughput (${r.mib} MiB)`,
       value: `${t.toFixed(1)} MB/s`,
@@ -353,8 +380,9 @@ export function terminalDetails(r: TerminalBenchResult): string[] {
   return [
     `terminal (${r.seconds.toFixed(1)} s):`,
     `  keystroke echo through the terminal          ${s(r.echo)}`,
-    `  raw MQTT echo, baseline broker, QoS 0         ${s(r.rawEcho)}`,
-    `  in-process publish to the echoing device      ${s(r.linkEcho)}`,
+    `  raw MQTT echo, device in its own process      ${s(r.rawEcho)}`,
+    `  raw MQTT echo, device in the bench process    ${s(r.localEcho)}`,
+    `  in-process publish to the device process      ${s(r.linkEcho)}`,
     `  local PTY echo (cat), no network              ${s(r.ptyEcho)}`,
     `  WebSocket/TLS echo in one process, no relay   ${s(r.wsEcho)}`,
     line(`terminal output, MB/s (${r.mib} MiB each)`, r.throughput),
