@@ -74,21 +74,28 @@ export type ParsedTopic =
   | { kind: 'enroll'; nonce: string; phase: 'req' | 'res'; direction: Direction };
 
 const MAX_TOPIC_LENGTH = 256;
+const PREFIX = `${TOPIC_PREFIX}/`;
+/** Levels of TOPIC_PREFIX: a topic's own levels start at this index. */
+const P = TOPIC_PREFIX.split('/').length;
 
 /**
  * Parses a concrete topic (no wildcards) into what it addresses, or null when it
  * is not an Outpost topic. Used by the broker's ACL and by both ends' routers.
  */
 export function parseTopic(topic: string): ParsedTopic | null {
-  if (typeof topic !== 'string' || topic.length > MAX_TOPIC_LENGTH) return null;
-  if (!topic.startsWith(`${TOPIC_PREFIX}/`)) return null;
-  const parts = topic.slice(TOPIC_PREFIX.length + 1).split('/');
-  const [scope, id, kind, a, b, ...rest] = parts;
+  if (typeof topic !== 'string' || topic.length > MAX_TOPIC_LENGTH || !topic.startsWith(PREFIX)) return null;
+  // On every message's path (the broker's ACL, both ends' routers): one split, no other copies.
+  const parts = topic.split('/');
+  const scope = parts[P];
+  const id = parts[P + 1];
+  const kind = parts[P + 2];
+  const a = parts[P + 3];
+  const b = parts[P + 4];
   if (scope === 'enroll') {
     if (!isValidId(id) || (kind !== 'req' && kind !== 'res') || a !== undefined) return null;
     return { kind: 'enroll', nonce: id, phase: kind, direction: kind === 'req' ? 'device' : 'server' };
   }
-  if (scope !== 'd' || !isValidId(id) || rest.length > 0) return null;
+  if (scope !== 'd' || !isValidId(id) || parts.length > P + 5) return null;
   switch (kind) {
     case 'cmd':
       if (!isValidName(a) || !isValidName(b)) return null;

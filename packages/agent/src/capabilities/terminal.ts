@@ -222,8 +222,8 @@ async function session(
     }
   }, EXIT_WATCH_MS);
   stream.on('data', (chunk: Buffer) => {
-    touch();
     if (!exited) writePty(term, chunk);
+    touch();
   });
   stream.on('control', (value: Record<string, unknown>) => {
     if (!check(TerminalControl, value)) {

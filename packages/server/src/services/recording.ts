@@ -8,7 +8,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 
 /** Output is gathered this long into one event, so a flood makes few, large lines. */
 const COALESCE_MS = 20;
-const COALESCE_CHARS = 64 * 1024;
+const COALESCE_BYTES = 64 * 1024;
 /** A recording stops growing past this size (a note at the end says so). */
 export const MAX_RECORDING_BYTES = 512 * 1024 * 1024;
 
@@ -16,7 +16,9 @@ export class AsciicastRecorder {
   readonly #file: WriteStream;
   readonly #started: number;
   readonly #decoder = new TextDecoder('utf-8', { fatal: false });
-  #pending = '';
+  /** Output not yet written, kept as it came (decoded at the flush, off a keystroke's path). */
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
   #pendingAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #bytes = 0;
@@ -48,13 +50,13 @@ export class AsciicastRecorder {
     return this.#bytes;
   }
 
+  /** Device output, in order; `bytes` is kept until the next flush and must not change. */
   output(bytes: Uint8Array): void {
-    if (this.#closed) return;
-    const text = this.#decoder.decode(bytes, { stream: true });
-    if (text === '') return;
-    if (this.#pending === '') this.#pendingAt = Date.now();
-    this.#pending += text;
-    if (this.#pending.length >= COALESCE_CHARS) this.#flush();
+    if (this.#closed || bytes.length === 0) return;
+    if (this.#pendingBytes === 0) this.#pendingAt = Date.now();
+    this.#pending.push(bytes);
+    this.#pendingBytes += bytes.length;
+    if (this.#pendingBytes >= COALESCE_BYTES) this.#flush();
     else this.#timer ??= setTimeout(() => this.#flush(), COALESCE_MS);
   }
 
@@ -67,21 +69,22 @@ export class AsciicastRecorder {
   /** Writes what is pending and closes the file; resolves with its size. */
   async close(): Promise<number> {
     if (this.#closed) return this.#bytes;
-    const tail = this.#decoder.decode();
-    if (tail) this.#pending += tail;
-    this.#flush();
+    this.#flush(true);
     this.#closed = true;
     await new Promise<void>((resolve) => this.#file.end(() => resolve()));
     return this.#bytes;
   }
 
-  #flush(): void {
+  /** Writes pending output as one event; `last`: also what an unfinished UTF-8 sequence left. */
+  #flush(last = false): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#pending === '') return;
-    const text = this.#pending;
-    this.#pending = '';
-    this.#event(this.#pendingAt, 'o', text);
+    let text = '';
+    for (const chunk of this.#pending) text += this.#decoder.decode(chunk, { stream: true });
+    if (last) text += this.#decoder.decode();
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (text !== '') this.#event(this.#pendingAt, 'o', text);
   }
 
   #event(at: number, kind: 'o' | 'r', data: string): void {

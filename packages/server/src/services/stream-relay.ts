@@ -170,8 +170,9 @@ export class StreamRelay {
           return;
         }
         const fresh = this.#down.fresh(frame.offset, payload);
-        if (fresh && frame.type === 'data') this.#hooks.onDeviceData?.(fresh);
+        // The client first: the recording is no reason to delay a keystroke's echo.
         this.#toClient(bytes, frame.type !== 'data');
+        if (fresh && frame.type === 'data') this.#hooks.onDeviceData?.(fresh);
         return;
       }
       case 'ack':
