@@ -16,7 +16,7 @@ import { machine, machineLines } from './machine.js';
 import { type MemoryResult, runMemory } from './memory.js';
 import { Resources } from './proc.js';
 import { type RoundTripResult, runRoundTrip } from './roundtrip.js';
-import { infoRow, type Row, renderMarkdown, renderText } from './table.js';
+import { infoRow, type Row, ratioText, renderMarkdown, renderText } from './table.js';
 import { runTerminal, type TerminalBenchResult, terminalDetails, terminalRows } from './terminal.js';
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -59,7 +59,6 @@ function intOption(value: string | undefined, fallback: number, min: number, max
 }
 
 const ms = (v: number) => `${v.toFixed(2)} ms`;
-const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 const kib = (v: number) => `${v.toFixed(1)} KiB`;
 const mib = (v: number) => `${(v / 1024).toFixed(1)} MiB`;
 
@@ -70,7 +69,7 @@ function latencyRows(r: RoundTripResult): Row[] {
       measure,
       value: ms(r.api[k]),
       baseline: ms(against[k]),
-      ratio: ratio(r.api[k], against[k]),
+      ratio: ratioText(x, goal),
       goal: goal ? `≤ ${goal}×` : '',
       met: goal ? (x <= goal ? 'yes' : 'NO') : '',
     };

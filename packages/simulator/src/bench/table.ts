@@ -19,6 +19,15 @@ export const infoRow = (measure: string, value: string, baseline: string): Row =
   met: '',
 });
 
+/**
+ * A ratio as `1.23×`; with a third decimal when two would read as the goal itself while the
+ * goal is missed (1.5036 against ≤ 1.5 reads `1.504×`, not `1.50×` beside a NO).
+ */
+export function ratioText(x: number, goal?: number): string {
+  const two = x.toFixed(2);
+  return goal !== undefined && x > goal && Number(two) <= goal ? `${x.toFixed(3)}×` : `${two}×`;
+}
+
 const HEADER: Row = {
   measure: 'measure',
   value: 'value',

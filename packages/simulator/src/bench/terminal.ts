@@ -29,7 +29,7 @@ import { type Echo, echoOnce, linkEcho, ptyEcho, webSocketEcho } from './echo-fl
 import { rawPublish } from './forward.js';
 import type { Resources } from './proc.js';
 import { enrollRaw } from './raw-device.js';
-import type { Row } from './table.js';
+import { type Row, ratioText } from './table.js';
 
 export interface TerminalBenchOptions {
   iterations: number;
@@ -339,7 +339,7 @@ export function terminalRows(r: TerminalBenchResult): Row[] {
       measure,
       value: ms(r.echo[k]),
       baseline: `${ms(r.rawEcho[k])} raw MQTT echo`,
-      ratio: `${x.toFixed(2)}×`,
+      ratio: ratioText(x, goal ? GOAL_ECHO_RATIO : undefined),
       goal: goal ? `≤ ${GOAL_ECHO_RATIO}×` : '',
       met: goal ? (x <= GOAL_ECHO_RATIO ? 'yes' : 'NO') : '',
     };
@@ -349,7 +349,7 @@ export function terminalRows(r: TerminalBenchResult): Row[] {
     measure,
     value: ms(value),
     baseline: `${ms(r.rawEcho.p50)} raw MQTT echo`,
-    ratio: `${(value / r.rawEcho.p50).toFixed(2)}×`,
+    ratio: ratioText(value / r.rawEcho.p50),
     goal: '',
     met: '',
   });
