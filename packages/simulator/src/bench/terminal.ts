@@ -203,12 +203,22 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
     'stty raw -echo; printf R; exec cat',
   ]);
   await waitFor(term.stream, (t) => t.includes('R'));
+  // The same harness as the raw echo's: one standing listener, echoOnce arming it per keystroke.
   let key = 0;
-  const echo = async () => {
-    const ch = String.fromCharCode(97 + (key++ % 26));
-    const back = waitFor(term.stream, (t) => t.includes(ch));
-    term.stream.write(ch);
-    await back;
+  let answered: ((chunk: Buffer) => void) | null = null;
+  term.stream.on('data', (chunk: Buffer) => answered?.(chunk));
+  const echo = () => {
+    const ch = 97 + (key++ % 26);
+    return echoOnce(
+      'terminal echo',
+      (done) => {
+        answered = (chunk) => chunk.includes(ch) && done();
+        return () => {
+          answered = null;
+        };
+      },
+      () => term.stream.write(Buffer.of(ch)),
+    );
   };
 
   progress('terminal: the echo floor: a device leg, a local PTY and a WebSocket echo (echo-floor.ts)');
