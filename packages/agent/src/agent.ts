@@ -293,6 +293,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
       streams.linkDown();
     },
     onMessage: (topic, payload) => {
+      if (streams.deliver(topic, payload)) return;
       const parsed = parseTopic(topic);
       if (parsed?.kind === 'tty') streams.handle(topic, payload, parsed);
       else router.handle(topic, payload);

@@ -55,6 +55,24 @@ describe('AgentStreams', () => {
     expect(s.count).toBe(1);
   });
 
+  it('delivers frames of open streams by their topic alone, and leaves everything else to handle', async () => {
+    const { s, published } = setup();
+    const stream = s.open('s-fast');
+    const got: string[] = [];
+    stream.on('data', (c: Buffer) => got.push(c.toString()));
+    const data = Buffer.from(encodeFrame({ type: 'data', offset: 0, data: Buffer.from('x') }));
+    // Not an open stream of this device's: false, nothing happens here.
+    expect(s.deliver(topics.tty(DEVICE, 's-unknown', 'in'), data)).toBe(false);
+    expect(s.deliver(topics.tty('d-other', 's-fast', 'in'), data)).toBe(false);
+    expect(s.deliver(topics.tty(DEVICE, 's-fast', 'out'), data)).toBe(false);
+    expect(s.deliver(`${topics.tty(DEVICE, 's-fast', 'in')}/more`, data)).toBe(false);
+    expect(s.deliver(topics.command(DEVICE, 'system', 'ping'), data)).toBe(false);
+    expect(published).toHaveLength(1); // the stream's announcement only: no RESET from deliver
+    expect(s.deliver(topics.tty(DEVICE, 's-fast', 'in'), data)).toBe(true);
+    await new Promise((r) => setImmediate(r));
+    expect(got.join('')).toBe('x');
+  });
+
   it('refuses bad and duplicate sids', () => {
     const { s } = setup();
     expect(() => s.open('../etc')).toThrow(expect.objectContaining({ code: 'E_BAD_ARGS' }));

@@ -43,12 +43,16 @@ const RESET_INTERVAL_MS = 1000;
 
 export class AgentStreams {
   readonly #open = new Map<string, StreamDuplex>();
+  /** `outpost/v1/d/{deviceId}/tty/`: frames for an open stream are routed by their topic's text alone. */
+  readonly #ttyPrefix: string;
   readonly #lingering = new Map<string, Lingering>();
   readonly #resetSent = new Map<string, number>();
   #ticker: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: AgentStreamsOptions) {}
+  constructor(private readonly options: AgentStreamsOptions) {
+    this.#ttyPrefix = topics.tty(options.deviceId, 'x', 'in').slice(0, -'x/in'.length);
+  }
 
   /** Streams open right now. */
   get count(): number {
@@ -83,6 +87,19 @@ export class AgentStreams {
     log.debug('stream opened');
     stream.endpoint.start();
     return stream;
+  }
+
+  /**
+   * A frame for a stream open right now, on a keystroke's path: recognised by its topic's text
+   * (`…/tty/{sid}/in` with a sid in the table), no parsing. False for anything else, which
+   * goes through `handle` (or the router) as usual. Never throws.
+   */
+  deliver(topic: string, payload: Buffer): boolean {
+    if (!topic.startsWith(this.#ttyPrefix) || !topic.endsWith('/in')) return false;
+    const stream = this.#open.get(topic.slice(this.#ttyPrefix.length, -3));
+    if (!stream) return false;
+    stream.receive(payload);
+    return true;
   }
 
   /** One message on `tty/{sid}/in` (`parsed`: its topic, when the caller parsed it already). Never throws. */

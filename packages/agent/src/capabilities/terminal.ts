@@ -179,8 +179,8 @@ async function session(
     touch();
     const chunk = typeof data === 'string' ? Buffer.from(data) : data;
     if (batched === undefined) {
-      batched = setImmediate(flush);
       send(chunk);
+      batched = setImmediate(flush);
       return;
     }
     batch.push(chunk);
