@@ -11,6 +11,7 @@ import { ApiClient } from '../../packages/cli/src/api.js';
 import { openStreamSocket } from '../../packages/cli/src/stream-socket.js';
 import { useOnlineDevice } from '../fixture.js';
 import { onlineAgent, runCli, startTestServer, tempDir, waitUntil } from '../helpers.js';
+import { openTerminal } from '../terminal-session.js';
 
 const PASSWORD = 'terminal-password-123';
 
@@ -30,19 +31,9 @@ async function user(name: string, role: 'viewer' | 'operator'): Promise<{ token:
 
 /** Runs a one-off program in a terminal as `client` and returns its output and final command. */
 async function oneOff(client: ApiClient, argv: string[], query: Record<string, number> = {}) {
-  const sock = openStreamSocket(client, `/devices/${fx.deviceId}/terminal`, {
-    cols: 80,
-    rows: 24,
-    ...query,
-    argv: JSON.stringify(argv),
-  });
-  let out = '';
-  sock.stream.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  sock.stream.on('end', () => sock.stream.end());
-  const opened = await sock.opened;
-  return { sock, opened, final: await sock.result, out: () => out };
+  const session = openTerminal(client, fx.deviceId, { ...query, argv: JSON.stringify(argv) });
+  const opened = await session.sock.opened;
+  return { sock: session.sock, opened, final: await session.sock.result, out: () => session.out };
 }
 
 describe('terminal access, audit and recordings', () => {
@@ -88,16 +79,8 @@ describe('terminal access, audit and recordings', () => {
 
   it('audits every session and records it as asciicast v2 that admins can download', async () => {
     const admin = clientFor(fx.ts.token);
-    const sock = openStreamSocket(admin, `/devices/${fx.deviceId}/terminal`, {
-      cols: 90,
-      rows: 20,
-      argv: JSON.stringify(['/bin/sh']),
-    });
-    let out = '';
-    sock.stream.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    sock.stream.on('end', () => sock.stream.end());
+    const term = openTerminal(admin, fx.deviceId, { cols: 90, rows: 20, argv: JSON.stringify(['/bin/sh']) });
+    const { sock } = term;
     const { sid } = await sock.opened;
     sock.stream.write('echo recorded-$((40+2))\r');
     await new Promise((r) => setTimeout(r, 500));
@@ -105,7 +88,7 @@ describe('terminal access, audit and recordings', () => {
     sock.stream.write('exit 4\r');
     const final = await sock.result;
     expect(final?.result).toMatchObject({ exitCode: 4 });
-    expect(out).toContain('recorded-42');
+    expect(term.out).toContain('recorded-42');
     await admin.close();
 
     const audit = await fx.ts.api('GET', `/audit?action=terminal.*&device=${fx.deviceId}`);

@@ -6,9 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ApiClient } from '../../packages/cli/src/api.js';
-import { openStreamSocket } from '../../packages/cli/src/stream-socket.js';
 import { useOnlineDevice } from '../fixture.js';
 import { waitUntil } from '../helpers.js';
+import { openTerminal } from '../terminal-session.js';
 
 const IDLE_SECONDS = 3;
 let client: ApiClient;
@@ -27,15 +27,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('terminal idle timeout', () => {
   it('stays open while used, then closes after the idle timeout with reason idle', async () => {
-    const sock = openStreamSocket(client, `/devices/${fx.deviceId}/terminal`, {
-      cols: 80,
-      rows: 24,
-      argv: JSON.stringify(['/bin/sh']),
-    });
-    let out = '';
-    sock.stream.on('data', (c: Buffer) => {
-      out += c.toString('latin1');
-    });
+    const session = openTerminal(client, fx.deviceId, { argv: JSON.stringify(['/bin/sh']) });
+    const { sock } = session;
     sock.stream.on('error', () => {}); // the idle close is a RESET (E_TIMEOUT), read from the result below
     await sock.opened;
     // Input every half second for three timeouts' worth: each one keeps the session alive.
@@ -44,7 +37,7 @@ describe('terminal idle timeout', () => {
       sock.stream.write(`echo tick-${i}\r`);
       await sleep(500);
     }
-    await waitUntil(() => out.includes(`tick-${rounds - 1}\r\n`), 'the last tick was answered', 30_000);
+    await waitUntil(() => session.out.includes(`tick-${rounds - 1}\r\n`), 'the last tick was answered', 30_000);
     // Then nothing: the agent hangs up and says why.
     const final = await sock.result;
     expect(final?.status).toBe('succeeded');

@@ -8,9 +8,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ApiClient } from '../../packages/cli/src/api.js';
-import { openStreamSocket, type StreamSocket } from '../../packages/cli/src/stream-socket.js';
+import type { StreamSocket } from '../../packages/cli/src/stream-socket.js';
 import { useOnlineDevice } from '../fixture.js';
 import { sendCommand, waitUntil } from '../helpers.js';
+import { openTerminal } from '../terminal-session.js';
 
 let client: ApiClient;
 
@@ -23,16 +24,8 @@ const fx = useOnlineDevice({
   },
 });
 
-/** A terminal session with everything it printed so far. */
-function terminal(query: Record<string, string | number> = {}, as = client) {
-  const sock: StreamSocket = openStreamSocket(as, `/devices/${fx.deviceId}/terminal`, { cols: 80, rows: 24, ...query });
-  const session = { sock, out: '' };
-  sock.stream.on('data', (c: Buffer) => {
-    session.out += c.toString('latin1');
-  });
-  sock.stream.on('end', () => sock.stream.end());
-  return session;
-}
+/** A terminal session on the file's device with everything it printed so far. */
+const terminal = (query: Record<string, string | number> = {}, as = client) => openTerminal(as, fx.deviceId, query);
 
 const typed = (s: { sock: StreamSocket }, text: string) => s.sock.stream.write(text);
 const until = (s: { out: string }, re: RegExp, what: string) =>

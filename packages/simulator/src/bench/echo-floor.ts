@@ -23,22 +23,34 @@ const KEY = Buffer.from('a');
 export type Echo = () => Promise<void>;
 
 /**
- * One round trip: `subscribe` arms the listener for the answer (and returns how to disarm it),
- * then `send` sends; resolves on the answer, rejects after 10 s.
+ * The one harness every echo of the terminal bench is timed with: the transport's standing
+ * listener hands each answer to `answer`; `once(send)` arms the slot, sends, and resolves on
+ * the first answer `accept` takes (any, by default), or rejects after 10 s.
  */
-export function echoOnce(what: string, subscribe: (done: () => void) => () => void, send: () => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      unsubscribe();
-      reject(new Error(`${what} timed out`));
-    }, ECHO_TIMEOUT_MS);
-    const unsubscribe = subscribe(() => {
-      clearTimeout(timer);
-      unsubscribe();
-      resolve();
+export class EchoSlot<T = void> {
+  #waiting: ((value: T) => void) | null = null;
+
+  constructor(readonly what: string) {}
+
+  answer(value: T): void {
+    this.#waiting?.(value);
+  }
+
+  once(send: () => void, accept: (value: T) => boolean = () => true): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting = null;
+        reject(new Error(`${this.what} timed out`));
+      }, ECHO_TIMEOUT_MS);
+      this.#waiting = (value) => {
+        if (!accept(value)) return;
+        clearTimeout(timer);
+        this.#waiting = null;
+        resolve();
+      };
+      send();
     });
-    send();
-  });
+  }
 }
 
 /** `cat` in a raw-mode PTY in this process, ready to echo; killed when the bench ends. */
@@ -62,15 +74,9 @@ export async function ptyEcho(resources: Resources): Promise<Echo> {
       resolve();
     });
   });
-  return () =>
-    echoOnce(
-      'local PTY echo',
-      (done) => {
-        const sub = p.onData(done);
-        return () => sub.dispose();
-      },
-      () => writePty(p, KEY),
-    );
+  const slot = new EchoSlot('local PTY echo');
+  p.onData(() => slot.answer());
+  return () => slot.once(() => writePty(p, KEY));
 }
 
 /** An echoing WebSocket server over TLS and a client, both here, with no delay on either socket. */
@@ -101,15 +107,9 @@ export async function webSocketEcho(
     ws.once('error', reject);
   });
   (ws as unknown as { _socket?: { setNoDelay?: (v: boolean) => void } })._socket?.setNoDelay?.(true);
-  return () =>
-    echoOnce(
-      'WebSocket echo',
-      (done) => {
-        ws.once('message', done);
-        return () => ws.off('message', done);
-      },
-      () => ws.send(message, { binary: true }),
-    );
+  const slot = new EchoSlot('WebSocket echo');
+  ws.on('message', () => slot.answer());
+  return () => slot.once(() => ws.send(message, { binary: true }));
 }
 
 /**
@@ -121,17 +121,7 @@ export async function linkEcho(
   topics: { in: string; out: string },
   frame: Buffer,
 ): Promise<Echo> {
-  let answered: (() => void) | null = null;
-  await broker.inProcess.subscribe(topics.out, () => answered?.());
-  return () =>
-    echoOnce(
-      'in-process echo',
-      (done) => {
-        answered = done;
-        return () => {
-          answered = null;
-        };
-      },
-      () => broker.inProcess.publish(topics.in, frame),
-    );
+  const slot = new EchoSlot('in-process echo');
+  await broker.inProcess.subscribe(topics.out, () => slot.answer());
+  return () => slot.once(() => broker.inProcess.publish(topics.in, frame));
 }

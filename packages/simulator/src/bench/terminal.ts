@@ -25,7 +25,7 @@ import { setNoDelay } from '../device.js';
 import { type Summary, summarize } from '../stats.js';
 import { agentOnline, startBenchServer } from './admin-api.js';
 import { startBaselineBroker, startResponder } from './baseline-broker.js';
-import { type Echo, echoOnce, linkEcho, ptyEcho, webSocketEcho } from './echo-floor.js';
+import { type Echo, EchoSlot, linkEcho, ptyEcho, webSocketEcho } from './echo-floor.js';
 import { rawPublish } from './forward.js';
 import type { Resources } from './proc.js';
 import { enrollRaw } from './raw-device.js';
@@ -164,21 +164,10 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
   const rawEchoTo = async (echoDeviceId: string): Promise<Echo> => {
     const inTopic = topics.tty(echoDeviceId, 'sbench', 'in');
     const outTopic = topics.tty(echoDeviceId, 'sbench', 'out');
-    let echoed: (() => void) | null = null;
-    requester.on('message', (topic) => topic === outTopic && echoed?.());
+    const slot = new EchoSlot('raw echo');
+    requester.on('message', (topic) => topic === outTopic && slot.answer());
     await requester.subscribeAsync(outTopic, { qos: 1 });
-    const echo = () =>
-      echoOnce(
-        'raw echo',
-        (done) => {
-          echoed = done;
-          return () => {
-            echoed = null;
-          };
-        },
-        () => requester.publish(inTopic, keystroke, { qos: 0 }),
-      );
-    return echo;
+    return () => slot.once(() => requester.publish(inTopic, keystroke, { qos: 0 }));
   };
   // The baseline: the echoing device in its own process, as the agent is (and as the round trip's responder).
   const responder = await startResponder(
@@ -203,21 +192,15 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
     'stty raw -echo; printf R; exec cat',
   ]);
   await waitFor(term.stream, (t) => t.includes('R'));
-  // The same harness as the raw echo's: one standing listener, echoOnce arming it per keystroke.
+  // The same harness as the raw echo's: one standing listener, the slot armed per keystroke.
   let key = 0;
-  let answered: ((chunk: Buffer) => void) | null = null;
-  term.stream.on('data', (chunk: Buffer) => answered?.(chunk));
+  const termSlot = new EchoSlot<Buffer>('terminal echo');
+  term.stream.on('data', (chunk: Buffer) => termSlot.answer(chunk));
   const echo = () => {
     const ch = 97 + (key++ % 26);
-    return echoOnce(
-      'terminal echo',
-      (done) => {
-        answered = (chunk) => chunk.includes(ch) && done();
-        return () => {
-          answered = null;
-        };
-      },
+    return termSlot.once(
       () => term.stream.write(Buffer.of(ch)),
+      (chunk) => chunk.includes(ch),
     );
   };
 
