@@ -70,6 +70,37 @@ describe('terminal over a WebSocket, through the broker, to a real PTY', () => {
     expect((await s.sock.result)?.result).toMatchObject({ exitCode: 0, reason: 'exit' });
   });
 
+  it('input to a program that is not reading waits at the client, then arrives whole', async () => {
+    const go = `/tmp/outpost-input-go-${randomBytes(4).toString('hex')}`;
+    const size = 16 * 1024 * 1024;
+    const data = randomBytes(size);
+    // The program reads nothing until the file exists, then reads and hashes exactly `size` bytes.
+    const s = terminal({
+      argv: JSON.stringify([
+        'sh',
+        '-c',
+        `stty raw -echo; printf R; while [ ! -e ${go} ]; do sleep 0.05; done; head -c ${size} | sha256sum`,
+      ]),
+    });
+    await s.sock.opened;
+    await until(s, /R/, 'the program is ready');
+    const { stream } = s.sock;
+    for (let off = 0; off < size; off += 64 * 1024) stream.write(data.subarray(off, off + 64 * 1024));
+    // The device takes what the PTY and its window hold, then stops acknowledging: the rest waits here.
+    await waitUntil(() => stream.endpoint.offsets.acked > 0, 'the device took some input', 30_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const acked = stream.endpoint.offsets.acked;
+    expect(acked).toBeLessThan(2 * 1024 * 1024);
+    // Everything else is still at the client: its Writable buffer (which counts the chunk the endpoint
+    // is taking) and what the endpoint sent without an acknowledgement.
+    expect(stream.writableLength + stream.endpoint.unackedBytes).toBeGreaterThanOrEqual(size - acked);
+    await sendCommand(fx.ts, fx.deviceId, 'exec', 'run', { argv: ['touch', go] });
+    await until(s, /[0-9a-f]{64}/, 'the program hashed its input');
+    expect(s.out).toContain(createHash('sha256').update(data).digest('hex'));
+    expect((await s.sock.result)?.result).toMatchObject({ exitCode: 0, reason: 'exit' });
+    await sendCommand(fx.ts, fx.deviceId, 'exec', 'run', { argv: ['rm', '-f', go] });
+  });
+
   it('a flood read slowly loses no byte and buffers at most a window at the server', async () => {
     const file = `/tmp/outpost-flood-${randomBytes(4).toString('hex')}`;
     const gen = await sendCommand(fx.ts, fx.deviceId, 'exec', 'run', {

@@ -11,7 +11,7 @@ export {
   type OutputStream,
 } from './capabilities/index.js';
 export { createSystemCapability, systemInfo } from './capabilities/system.js';
-export { loadPty, type Pty, type PtyModule, writePty } from './capabilities/terminal-pty.js';
+export { loadPty, type Pty, PtyInput, type PtyModule } from './capabilities/terminal-pty.js';
 export { type AgentConfig, agentConfig, ConfigError, ConfigFile, resolveConfig } from './config.js';
 export { EnrollmentRejected } from './enroll.js';
 export { collectFacts } from './facts.js';

@@ -113,35 +113,117 @@ export function program(ctx: CommandContext, args: TerminalOpenArgs, user: Accou
 /** How often a session checks whether its program exited; must stay well below node-pty's 200 ms. */
 export const EXIT_WATCH_MS = 50;
 
-/**
- * node-pty 1.1.0 internals (pinned version): the PTY master's fd, the socket reading it, the
- * queue of its writes, the slave's path.
- */
+/** node-pty 1.1.0 internals (pinned version): the PTY master's fd, the socket reading it, the slave's path. */
 interface PtyInternals {
   fd?: unknown;
   _socket?: { read(): unknown };
-  _writeStream?: { _writeQueue?: unknown };
   ptsName?: unknown;
 }
 
+/** How soon input the PTY did not take is offered again once it stopped taking any. */
+const INPUT_RETRY_MS = 5;
+/** Offers in a row that found the PTY full, each on the next turn of the event loop, before that. */
+const INPUT_SPINS = 64;
+
 /**
- * Writes input to the PTY. node-pty queues every write for libuv's thread pool, which
- * costs a keystroke a thread's wake-up before the program sees it. The master fd is
- * non-blocking, so when nothing is queued the bytes are written here at once; what the
- * kernel does not take (EAGAIN, a short write) or any error goes to node-pty's queue, in order.
+ * Input to one PTY. node-pty queues every write for libuv's thread pool, which costs a
+ * keystroke a thread's wake-up before the program sees it, and keeps what the kernel refuses
+ * (EAGAIN) in an unbounded queue that it retries in a busy loop. The master fd is non-blocking,
+ * so input is written here at once; what the PTY does not take waits here and is offered again,
+ * on the next turns of the event loop while the program is taking it (or only just stopped), then
+ * every 5 ms while it takes nothing (a program that does not read costs no CPU), and `pending`
+ * says how much waits, so the caller can stop reading its client meanwhile. After another error
+ * (EIO: the program is gone) input is dropped, as a closed terminal would.
  */
-export function writePty(term: Pty, data: Buffer): void {
-  const internals = term as unknown as PtyInternals;
-  const queue = internals._writeStream?._writeQueue;
-  let rest = data;
-  if (typeof internals.fd === 'number' && Array.isArray(queue) && queue.length === 0) {
+export class PtyInput {
+  readonly #term: Pty;
+  readonly #onDrain: () => void;
+  readonly #waiting: Buffer[] = [];
+  #pending = 0;
+  /** Offers in a row that the PTY took nothing of. */
+  #misses = 0;
+  #retrySoon: NodeJS.Immediate | undefined;
+  #retryLater: NodeJS.Timeout | undefined;
+
+  /** `onDrain`: everything that waited was taken. */
+  constructor(term: Pty, onDrain: () => void = () => {}) {
+    this.#term = term;
+    this.#onDrain = onDrain;
+  }
+
+  /** Bytes written but not yet taken by the PTY. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  write(data: Buffer): void {
+    if (data.length === 0) return;
+    if (this.#pending > 0) {
+      this.#wait(data);
+      return;
+    }
+    const taken = this.#offer(data);
+    if (taken < data.length) this.#wait(data.subarray(taken));
+  }
+
+  /** Stops retrying; what still waits is dropped. */
+  close(): void {
+    clearImmediate(this.#retrySoon);
+    clearTimeout(this.#retryLater);
+    this.#retrySoon = undefined;
+    this.#retryLater = undefined;
+    this.#waiting.length = 0;
+    this.#pending = 0;
+  }
+
+  /** Bytes the PTY took now (all of them when the rest must be dropped). */
+  #offer(data: Buffer): number {
+    const fd = (this.#term as unknown as PtyInternals).fd;
+    if (typeof fd !== 'number') {
+      // Not the node-pty this was written against: its own write path, without flow control.
+      this.#term.write(data);
+      return data.length;
+    }
     try {
-      rest = data.subarray(writeSync(internals.fd, data));
-    } catch {
-      // EAGAIN (the PTY's input is full) or worse: node-pty retries and reports it as it always did.
+      return writeSync(fd, data);
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EAGAIN' ? 0 : data.length;
     }
   }
-  if (rest.length > 0) term.write(rest);
+
+  #wait(data: Buffer): void {
+    this.#waiting.push(data);
+    this.#pending += data.length;
+    if (this.#retrySoon === undefined && this.#retryLater === undefined) {
+      this.#misses = 0;
+      this.#schedule();
+    }
+  }
+
+  #schedule(): void {
+    if (this.#misses < INPUT_SPINS) this.#retrySoon = setImmediate(() => this.#retry());
+    else this.#retryLater = setTimeout(() => this.#retry(), INPUT_RETRY_MS);
+  }
+
+  #retry(): void {
+    this.#retrySoon = undefined;
+    this.#retryLater = undefined;
+    let progress = false;
+    while (this.#waiting.length > 0) {
+      const head = this.#waiting[0] as Buffer;
+      const taken = this.#offer(head);
+      this.#pending -= taken;
+      if (taken > 0) progress = true;
+      if (taken < head.length) {
+        this.#waiting[0] = head.subarray(taken);
+        this.#misses = progress ? 0 : this.#misses + 1;
+        this.#schedule();
+        return;
+      }
+      this.#waiting.shift();
+    }
+    this.#onDrain();
+  }
 }
 
 /** Opens the PTY's slave (without making it our controlling terminal); null if it cannot. */

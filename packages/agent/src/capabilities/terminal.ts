@@ -27,9 +27,9 @@ import {
   isRunning,
   loadPty,
   type Pty,
+  PtyInput,
   program,
   signalName,
-  writePty,
 } from './terminal-pty.js';
 
 export { loadPty } from './terminal-pty.js';
@@ -221,9 +221,15 @@ async function session(
       term.resume();
     }
   }, EXIT_WATCH_MS);
+  // Input waits for the program: while the PTY has not taken what was written (a paste into a
+  // program that is not reading), the stream is paused, so its window closes and the client stops
+  // sending. The agent then holds at most a window of input, whatever the client sends.
+  const input = new PtyInput(term, () => stream.resume());
   stream.on('data', (chunk: Buffer) => {
-    if (!exited) writePty(term, chunk);
+    if (exited) return;
+    input.write(chunk);
     touch();
+    if (input.pending > 0) stream.pause();
   });
   stream.on('control', (value: Record<string, unknown>) => {
     if (!check(TerminalControl, value)) {
@@ -264,6 +270,7 @@ async function session(
   }
   clearTimeout(idleTimer);
   clearInterval(watch);
+  input.close();
   release();
   ctx.signal.removeEventListener('abort', onAbort);
   const e = await exit;

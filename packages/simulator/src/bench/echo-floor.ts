@@ -5,12 +5,12 @@
  * - the device leg: the frame published in-process into a broker, as the server's link
  *   publishes, to an echoing device client and back; no relay, no agent;
  * - the PTY: one byte into `cat` in a raw-mode PTY opened in this process with node-pty, as
- *   the agent opens it and writes to it (writePty), and back; no network.
+ *   the agent opens it and writes to it (PtyInput), and back; no network.
  * Their sum is what the terminal path costs before any of the server's or the agent's own code runs.
  */
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { loadPty, type Pty, writePty } from '@outpost/agent';
+import { loadPty, type Pty, PtyInput } from '@outpost/agent';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { BaselineBroker } from './baseline-broker.js';
 import type { Resources } from './proc.js';
@@ -76,7 +76,8 @@ export async function ptyEcho(resources: Resources): Promise<Echo> {
   });
   const slot = new EchoSlot('local PTY echo');
   p.onData(() => slot.answer());
-  return () => slot.once(() => writePty(p, KEY));
+  const input = new PtyInput(p);
+  return () => slot.once(() => input.write(KEY));
 }
 
 /** An echoing WebSocket server over TLS and a client, both here, with no delay on either socket. */
