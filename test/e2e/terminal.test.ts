@@ -101,6 +101,16 @@ describe('terminal over a WebSocket, through the broker, to a real PTY', () => {
     await sendCommand(fx.ts, fx.deviceId, 'exec', 'run', { argv: ['rm', '-f', go] });
   });
 
+  it('a program that exits with input still waiting ends the session cleanly', async () => {
+    // It reads 10 bytes of a 4 MiB paste and exits: the rest is dropped, the stream still closes cleanly.
+    const s = terminal({ argv: JSON.stringify(['sh', '-c', 'stty raw -echo; printf R; head -c 10 >/dev/null']) });
+    await s.sock.opened;
+    await until(s, /R/, 'the program is ready');
+    s.sock.stream.write(randomBytes(4 * 1024 * 1024));
+    expect((await s.sock.result)?.result).toMatchObject({ exitCode: 0, reason: 'exit' });
+    expect(await s.sock.stream.done).toBeNull();
+  });
+
   it('a flood read slowly loses no byte and buffers at most a window at the server', async () => {
     const file = `/tmp/outpost-flood-${randomBytes(4).toString('hex')}`;
     const gen = await sendCommand(fx.ts, fx.deviceId, 'exec', 'run', {

@@ -145,9 +145,16 @@ async function session(
   };
   if (idleMs > 0) armIdle(idleMs);
 
+  // Input waits for the program: while the PTY has not taken what was written (a paste into a
+  // program that is not reading), the stream is paused, so its window closes and the client stops
+  // sending. The agent then holds at most a window of input, whatever the client sends.
+  const input = new PtyInput(term, () => stream.resume());
   const exit = new Promise<{ exitCode: number; signal?: number }>((resolve) => {
     term.onExit((e) => {
       exited = true;
+      // Nobody reads input any more: what waits is dropped, and so is what the client still sends.
+      input.close();
+      stream.resume();
       resolve(e);
     });
   });
@@ -221,10 +228,6 @@ async function session(
       term.resume();
     }
   }, EXIT_WATCH_MS);
-  // Input waits for the program: while the PTY has not taken what was written (a paste into a
-  // program that is not reading), the stream is paused, so its window closes and the client stops
-  // sending. The agent then holds at most a window of input, whatever the client sends.
-  const input = new PtyInput(term, () => stream.resume());
   stream.on('data', (chunk: Buffer) => {
     if (exited) return;
     input.write(chunk);
