@@ -82,7 +82,11 @@ export function openStreamSocket(
       if (!stream.destroyed) stream.destroy();
     });
     ws.on('message', (data, isBinary) => {
-      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      const bytes = Buffer.isBuffer(data)
+        ? data
+        : Array.isArray(data)
+          ? Buffer.concat(data)
+          : Buffer.from(data as ArrayBuffer);
       if (isBinary) {
         stream.receive(bytes);
         return;

@@ -18,9 +18,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeFrame, FRAME_HEADER_BYTES, MAX_FRAME_DATA, StreamDuplex, topics } from '@outpost/protocol';
+import { ApiClient, openStreamSocket, type StreamSocket } from '@outpost/cli';
+import { encodeFrame, FRAME_HEADER_BYTES, MAX_FRAME_DATA, type StreamDuplex, topics } from '@outpost/protocol';
 import mqtt from 'mqtt';
-import WebSocket from 'ws';
 import { setNoDelay } from '../device.js';
 import { type Summary, summarize } from '../stats.js';
 import { agentOnline, startBenchServer } from './admin-api.js';
@@ -68,36 +68,18 @@ const MiB = 1024 * 1024;
 const TIMEOUT_MS = 120_000;
 const AGENT_BIN = join(dirname(fileURLToPath(import.meta.resolve('@outpost/agent'))), '..', 'bin', 'outpost-agent.js');
 
-interface Terminal {
-  stream: StreamDuplex;
-  closed: Promise<void>;
-}
-
-/** The terminal WebSocket with the stream end a browser or the CLI runs. */
-function openTerminal(httpPort: number, ca: Buffer, token: string, device: string, argv: string[]): Terminal {
-  const query = new URLSearchParams({ cols: '80', rows: '24', argv: JSON.stringify(argv) });
-  const ws = new WebSocket(`wss://127.0.0.1:${httpPort}/api/v1/devices/${device}/terminal?${query}`, {
-    ca,
-    headers: { authorization: `Bearer ${token}` },
-    perMessageDeflate: false,
+/**
+ * A terminal session through the CLI's own stream client (`openStreamSocket`, as `outpost shell`
+ * opens it): what is measured is the path a user's keystrokes take.
+ */
+function openTerminal(client: ApiClient, device: string, argv: string[]): StreamSocket {
+  const sock = openStreamSocket(client, `/devices/${device}/terminal`, {
+    cols: 80,
+    rows: 24,
+    argv: JSON.stringify(argv),
   });
-  const stream = new StreamDuplex({
-    send: (f) => ws.readyState === WebSocket.OPEN && ws.send(f, { binary: true }),
-  });
-  stream.on('error', () => {});
-  ws.on('open', () =>
-    (ws as unknown as { _socket?: { setNoDelay?: (v: boolean) => void } })._socket?.setNoDelay?.(true),
-  );
-  ws.on('message', (data, isBinary) => {
-    if (isBinary) stream.receive(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer));
-  });
-  stream.on('end', () => stream.end());
-  const closed = new Promise<void>((resolve, reject) => {
-    ws.on('close', () => resolve());
-    ws.on('unexpected-response', (_q, res) => reject(new Error(`terminal refused: HTTP ${res.statusCode}`)));
-    ws.on('error', reject);
-  });
-  return { stream, closed };
+  sock.stream.on('end', () => sock.stream.end());
+  return sock;
 }
 
 /** Waits until `pred` holds over what `stream` printed (bytes as latin1 text). */
@@ -121,6 +103,8 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
   const dir = resources.tempDir('outpost-bench-terminal-');
   const { server, ca, api } = await startBenchServer(resources, dir, { timeoutMs: 60_000 });
   const adminToken = readFileSync(server.adminTokenFile, 'utf8').trim();
+  const cli = new ApiClient(`https://127.0.0.1:${server.httpPort}`, adminToken, ca.toString());
+  resources.defer(() => cli.close());
   const enrollToken = async () => {
     const t = await api('POST', '/enrollment-tokens', { name: 'bench-terminal', maxUses: 1, autoAccept: true });
     if (t.status !== 201) throw new Error(`enrollment token: ${JSON.stringify(t.body)}`);
@@ -186,11 +170,7 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
   const localEcho = await rawEchoTo(localCreds.deviceId);
 
   progress('terminal: opening a terminal running cat in raw mode');
-  const term = openTerminal(server.httpPort, ca, adminToken, deviceId, [
-    'sh',
-    '-c',
-    'stty raw -echo; printf R; exec cat',
-  ]);
+  const term = openTerminal(cli, deviceId, ['sh', '-c', 'stty raw -echo; printf R; exec cat']);
   await waitFor(term.stream, (t) => t.includes('R'));
   // The same harness as the raw echo's: one standing listener, the slot armed per keystroke.
   let key = 0;
@@ -261,11 +241,7 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
 
   const bytes = options.mib * MiB;
   const transfer = async (): Promise<number> => {
-    const t = openTerminal(server.httpPort, ca, adminToken, deviceId, [
-      'sh',
-      '-c',
-      `stty raw -echo; printf R; head -c ${bytes} /dev/urandom`,
-    ]);
+    const t = openTerminal(cli, deviceId, ['sh', '-c', `stty raw -echo; printf R; head -c ${bytes} /dev/urandom`]);
     let got = -1;
     let t0 = 0;
     const done = new Promise<number>((resolve) => {
@@ -279,7 +255,7 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
       t.stream.on('end', () => resolve(performance.now()));
     });
     const t1 = await done;
-    await t.closed;
+    await t.result;
     if (got !== bytes) throw new Error(`terminal moved ${got} bytes, expected ${bytes}`);
     return bytes / 1e6 / ((t1 - t0) / 1000);
   };
