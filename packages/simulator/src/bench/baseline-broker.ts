@@ -10,7 +10,9 @@
  * never during a round trip.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { canPublish, canSubscribe, type Principal } from '@outpost/server';
@@ -129,6 +131,24 @@ export async function startBaselineBroker(tls: {
       await stopped;
     },
   };
+}
+
+/**
+ * The baseline broker for a bench server whose data dir is `serverDir`: its TLS key and
+ * certificate, device certificates from `ca`; closed with the bench's other resources.
+ */
+export async function startServerBaseline(
+  resources: Resources,
+  serverDir: string,
+  ca: Buffer,
+): Promise<BaselineBroker> {
+  const broker = await startBaselineBroker({
+    key: readFileSync(join(serverDir, 'tls', 'server.key'), 'utf8'),
+    cert: readFileSync(join(serverDir, 'tls', 'server.crt'), 'utf8'),
+    clientCa: ca.toString('utf8'),
+  });
+  resources.defer(() => broker.close());
+  return broker;
 }
 
 /**

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { FRAME_HEADER_BYTES, MAX_FRAME_DATA, topics } from '@outpost/protocol';
 import { startServer } from '@outpost/server';
 import { adminApi, agentOnline } from './admin-api.js';
-import { startBaselineBroker } from './baseline-broker.js';
+import { startServerBaseline } from './baseline-broker.js';
 import { nextMessage, type Resources } from './proc.js';
 import { enrollRaw } from './raw-device.js';
 import type { Row } from './table.js';
@@ -147,12 +147,7 @@ export async function runFiles(options: FilesBenchOptions): Promise<FilesBenchRe
   const sha256 = hash.digest('hex');
 
   progress('files: starting the baseline broker, the raw device and the client processes');
-  const baseline = await startBaselineBroker({
-    key: readFileSync(join(dir, 'server', 'tls', 'server.key'), 'utf8'),
-    cert: readFileSync(join(dir, 'server', 'tls', 'server.crt'), 'utf8'),
-    clientCa: ca.toString('utf8'),
-  });
-  resources.defer(() => baseline.close());
+  const baseline = await startServerBaseline(resources, join(dir, 'server'), ca);
   const peerCreds = baseline.addDevice(`d-benchfiles${randomBytes(4).toString('hex')}`);
   const peer = resources.fork(PEER, [JSON.stringify({ url: baseline.url, caFile: server.caFile, ...peerCreds })]);
   await nextMessage(peer, is('ready'), 30_000, 'the raw device process');

@@ -6,7 +6,7 @@
  * run interleaved, one request at a time, so they share the machine's noise.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommandResponse, check, commandSpec, parseJson, parseTopic, topics } from '@outpost/protocol';
@@ -14,7 +14,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { setNoDelay } from '../device.js';
 import { type Summary, summarize } from '../stats.js';
 import { agentOnline, startBenchServer, until } from './admin-api.js';
-import { startBaselineBroker, startResponder } from './baseline-broker.js';
+import { startResponder, startServerBaseline } from './baseline-broker.js';
 import type { Resources } from './proc.js';
 
 export interface RoundTripOptions {
@@ -120,13 +120,7 @@ export async function runRoundTrip(options: RoundTripOptions): Promise<RoundTrip
 
   // The baseline: raw clients through a broker with the same TLS material and ACL.
   progress('round trip: starting the baseline broker, responder and second agent');
-  const tlsDir = join(dataDir, 'server', 'tls');
-  const baseline = await startBaselineBroker({
-    key: readFileSync(join(tlsDir, 'server.key'), 'utf8'),
-    cert: readFileSync(join(tlsDir, 'server.crt'), 'utf8'),
-    clientCa: ca.toString('utf8'),
-  });
-  resources.defer(() => baseline.close());
+  const baseline = await startServerBaseline(resources, join(dataDir, 'server'), ca);
   const client = await mqtt.connectAsync(baseline.url, {
     ca,
     clientId: serverStyleId('bench'),

@@ -24,7 +24,7 @@ import mqtt from 'mqtt';
 import { setNoDelay } from '../device.js';
 import { type Summary, summarize } from '../stats.js';
 import { agentOnline, startBenchServer } from './admin-api.js';
-import { startBaselineBroker, startResponder } from './baseline-broker.js';
+import { startResponder, startServerBaseline } from './baseline-broker.js';
 import { type Echo, EchoSlot, linkEcho, ptyEcho, webSocketEcho } from './echo-floor.js';
 import { rawPublish } from './forward.js';
 import type { Resources } from './proc.js';
@@ -121,12 +121,7 @@ export async function runTerminal(options: TerminalBenchOptions): Promise<Termin
 
   progress('terminal: starting the baseline broker and its echoing device');
   const tlsDir = join(dir, 'server', 'tls');
-  const baseline = await startBaselineBroker({
-    key: readFileSync(join(tlsDir, 'server.key'), 'utf8'),
-    cert: readFileSync(join(tlsDir, 'server.crt'), 'utf8'),
-    clientCa: ca.toString('utf8'),
-  });
-  resources.defer(() => baseline.close());
+  const baseline = await startServerBaseline(resources, join(dir, 'server'), ca);
   const connectRaw = async (username: string, password: string, url = baseline.url) => {
     const c = await mqtt.connectAsync(url, {
       ca,
