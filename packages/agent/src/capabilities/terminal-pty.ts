@@ -131,7 +131,7 @@ const INPUT_SPINS = 64;
  * (EAGAIN) in an unbounded queue that it retries in a busy loop. The master fd is non-blocking,
  * so input is written here at once; what the PTY does not take waits here and is offered again,
  * on the next turns of the event loop while the program is taking it (or only just stopped), then
- * every 5 ms while it takes nothing (a program that does not read costs no CPU), and `pending`
+ * every 5 ms while it takes nothing (a program that does not read costs next to no CPU), and `pending`
  * says how much waits, so the caller can stop reading its client meanwhile. After another error
  * (EIO: the program is gone) input is dropped, as a closed terminal would.
  */
