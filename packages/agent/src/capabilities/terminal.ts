@@ -127,15 +127,15 @@ async function session(
   let exited = false;
   const idleMs = ctx.config.terminalIdleTimeout * 1000;
   let idleTimer: NodeJS.Timeout | undefined;
-  // Input and output only note the time; the one timer re-arms itself for what is left.
-  let lastActive = Date.now();
+  // Input and output only note the (monotonic) time; the one timer re-arms itself for what is left.
+  let lastActive = performance.now();
   const touch = (): void => {
-    lastActive = Date.now();
+    lastActive = performance.now();
   };
   const armIdle = (ms: number): void => {
     idleTimer = setTimeout(() => {
       if (exited) return;
-      const left = lastActive + idleMs - Date.now();
+      const left = lastActive + idleMs - performance.now();
       if (left > 0) return armIdle(left);
       reason ??= 'idle';
       log.info('terminal idle; closing', { idleSeconds: idleMs / 1000 });
