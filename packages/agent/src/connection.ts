@@ -126,9 +126,9 @@ export class DeviceConnection {
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false): Promise<boolean> {
     return new Promise((resolve) => {
       const item: Outgoing = { topic, payload, qos, retain, resolve };
+      const client = this.sendableNow();
       if (this.stopped) resolve(false);
-      else if (this.client && this.connected && this.outboxOpen && this.queue.length === 0)
-        this.send(this.client, item);
+      else if (client) this.send(client, item);
       else if (qos === 0) resolve(false);
       else this.enqueue(item);
     });
@@ -139,9 +139,12 @@ export class DeviceConnection {
    * resends): goes out now when `publish` would send it at once, else is dropped as it would be.
    */
   publishFrame(topic: string, payload: Buffer): void {
-    const client = this.client;
-    if (this.stopped || !client || !this.connected || !this.outboxOpen || this.queue.length > 0) return;
-    client.publish(topic, payload, { qos: 0 });
+    if (!this.stopped) this.sendableNow()?.publish(topic, payload, { qos: 0 });
+  }
+
+  /** The client, when a message may go out at once: connected, outbox open, nothing queued before it. */
+  private sendableNow(): MqttClient | undefined {
+    return this.client && this.connected && this.outboxOpen && this.queue.length === 0 ? this.client : undefined;
   }
 
   /** Sends now, bypassing the outbox (presence): false when not connected. */
