@@ -4,7 +4,7 @@
  * stream's frames as binary messages, wrapped in a StreamDuplex so callers pipe with
  * backpressure. Text messages are the server's JSON events: `opened`, `error`, `end`.
  */
-import { type api, type ErrorBody, StreamDuplex } from '@outpost/protocol';
+import { type api, type ErrorBody, messageBytes, StreamDuplex } from '@outpost/protocol';
 import WebSocket from 'ws';
 import type { ApiClient } from './api.js';
 import { apiError, CliError, networkError } from './errors.js';
@@ -82,11 +82,7 @@ export function openStreamSocket(
       if (!stream.destroyed) stream.destroy();
     });
     ws.on('message', (data, isBinary) => {
-      const bytes = Buffer.isBuffer(data)
-        ? data
-        : Array.isArray(data)
-          ? Buffer.concat(data)
-          : Buffer.from(data as ArrayBuffer);
+      const bytes = messageBytes(data);
       if (isBinary) {
         stream.receive(bytes);
         return;

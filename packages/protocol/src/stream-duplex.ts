@@ -9,6 +9,15 @@ import { Duplex } from 'node:stream';
 import { type ErrorCode, OutpostError } from './errors.js';
 import { StreamEndpoint, type StreamEndpointOptions } from './stream.js';
 
+/**
+ * A WebSocket message as the `ws` library hands it over (a Buffer, an ArrayBuffer, or a list of
+ * fragments) as one Buffer, without a copy when it is one already (a frame on a keystroke's path).
+ */
+export function messageBytes(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+}
+
 export interface StreamDuplexOptions extends Omit<StreamEndpointOptions, 'events'> {
   /** Readable buffer above which chunks wait in the endpoint's window (default 64 KiB). */
   readableHighWaterMark?: number;

@@ -6,7 +6,15 @@
  * window), malformed frames abort the stream, and hooks see each byte from the device
  * and each CONTROL from the client exactly once, in order (terminal recordings).
  */
-import { decodeFrame, type ErrorCode, encodeFrame, type Frame, OutpostError, parseControl } from '@outpost/protocol';
+import {
+  decodeFrame,
+  type ErrorCode,
+  encodeFrame,
+  type Frame,
+  messageBytes,
+  OutpostError,
+  parseControl,
+} from '@outpost/protocol';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../log.js';
 import type { CommandView } from './command-view.js';
@@ -96,12 +104,7 @@ export class StreamRelay {
         this.abort('E_BAD_ARGS', 'clients send binary stream frames only');
         return;
       }
-      const bytes = Buffer.isBuffer(data)
-        ? data
-        : Array.isArray(data)
-          ? Buffer.concat(data)
-          : Buffer.from(data as ArrayBuffer);
-      this.#fromClient(bytes);
+      this.#fromClient(messageBytes(data));
     });
     o.socket.on('close', () => {
       this.#socketClosed = true;
