@@ -33,7 +33,8 @@ export function startIngest(deps: {
 }): void {
   const { link, devices, commands, enrollment, log } = deps;
 
-  async function handle(t: ParsedTopic, payload: Buffer): Promise<void> {
+  /** Every message but stream frames, which the handler below routes itself. */
+  async function handle(t: Exclude<ParsedTopic, { kind: 'tty' }>, payload: Buffer): Promise<void> {
     switch (t.kind) {
       case 'status': {
         if (payload.length === 0) return; // retained status cleared by the server
@@ -65,8 +66,6 @@ export function startIngest(deps: {
         await link.publish(topics.enrollResponse(t.nonce), JSON.stringify(res), { qos: 1 });
         return;
       }
-      case 'tty':
-        return; // routed before (below)
     }
   }
 
