@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { admin, atClock, expectNoKeptSecretLeaks, http, invite, keep, ts, useAuthServer } from '../auth-helpers.js';
-import { bearer, startTestServer } from '../helpers.js';
+import { asAdmin, bearer, startTestServer } from '../helpers.js';
 
 useAuthServer();
 
@@ -66,11 +66,7 @@ describe('invitation codes', () => {
     // Its own server: this locks 127.0.0.1 out of accepting invitations.
     const other = await startTestServer();
     try {
-      const inv = await http('POST', '/invitations', {
-        body: { name: 'gil', role: 'viewer' },
-        headers: bearer(other.token),
-        server: other,
-      });
+      const inv = await asAdmin(other, 'POST', '/invitations', { name: 'gil', role: 'viewer' });
       for (let i = 0; i < 10; i++) {
         const r = await http('POST', '/auth/accept-invitation', {
           body: { code: `opi_guess${i}`, password: 'gil-long-password' },
@@ -79,7 +75,7 @@ describe('invitation codes', () => {
         expect(r.status).toBe(404);
       }
       const real = await http('POST', '/auth/accept-invitation', {
-        body: { code: inv.body.code, password: 'gil-long-password' },
+        body: { code: inv.code, password: 'gil-long-password' },
         server: other,
       });
       expect(real.status).toBe(429);

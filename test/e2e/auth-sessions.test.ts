@@ -21,7 +21,7 @@ import {
   useAuthServer,
   whoami,
 } from '../auth-helpers.js';
-import { bearer, startTestServer } from '../helpers.js';
+import { asAdmin, bearer, startTestServer } from '../helpers.js';
 
 useAuthServer({ sessionIdle: 60, sessionMax: 300 });
 
@@ -253,16 +253,12 @@ describe('rate limits', () => {
     // Its own server: this locks out 127.0.0.1, which every other test here uses.
     const other = await startTestServer();
     try {
-      const inv = await http('POST', '/invitations', {
-        body: { name: 'ira', role: 'viewer' },
-        headers: bearer(other.token),
-        server: other,
-      });
+      const inv = await asAdmin(other, 'POST', '/invitations', { name: 'ira', role: 'viewer' });
       const ira = { name: 'ira', password: 'ira-long-password' };
       expect(
         (
           await http('POST', '/auth/accept-invitation', {
-            body: { code: inv.body.code, password: ira.password },
+            body: { code: inv.code, password: ira.password },
             server: other,
           })
         ).status,
